@@ -1,0 +1,19 @@
+# ebmlab: every table and figure of the reproduced papers, one DAG.
+#
+#   snakemake reports/gmm_rhat.csv --cores all                  # paper profile (the default)
+#   snakemake --cores 2 --config profile=smoke                  # every smoke target -> reports/smoke/
+#   snakemake --cores all --config profile=fast                 # one GPU -> reports/fast/
+#
+# The profile switch picks params/<profile>.yaml; common.smk validates it against
+# workflow/schemas/params.schema.yaml and sets the output folders. Each study's rules
+# live in workflow/rules/<study>.smk and add their final targets to ALL_TARGETS.
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/gmm.smk"
+
+
+rule all:
+    input:
+        ALL_TARGETS,
+    default_target: True

@@ -1,0 +1,86 @@
+"""Shared command-line plumbing for ``python -m ebmlab.<cmd>`` entry points.
+
+Every entry point takes its configuration explicitly, in one of two ways:
+
+* ``--params params/smoke.yaml --section gmm``: a section of a profile file (by hand);
+* ``--config '<inline YAML/JSON>'``: the slice a Snakemake rule passes;
+
+plus any number of ``--set key.path=value`` overrides. Bad input is reported as one
+line on stderr (``error: ...``) with exit status 2, before any output is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Any, Callable
+
+from ebmlab.config import ConfigError, apply_overrides, from_dict, load_yaml, parse_inline, select
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+
+
+class DataError(RuntimeError):
+    """Missing data set or weights file: the message says how to obtain it."""
+
+
+class Diverged(RuntimeError):
+    """Training blew up; the message names the last good checkpoint."""
+
+
+def require_file(path, hint: str = ""):
+    """``path`` as a Path if it exists, else a one-line DataError."""
+    from pathlib import Path
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"missing input {path}" + (f": {hint}" if hint else ""))
+    return path
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("configuration")
+    g.add_argument("--params", help="profile file, e.g. params/smoke.yaml")
+    g.add_argument("--section", help="dotted section of --params to use, e.g. gmm")
+    g.add_argument("--config", help="inline YAML/JSON mapping (what Snakemake passes)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one value, e.g. --set train.epochs=3 (repeatable)")
+
+
+def raw_config(args: argparse.Namespace) -> dict:
+    if args.params and args.config:
+        raise ConfigError("give either --params or --config, not both")
+    if args.params:
+        data = select(load_yaml(args.params), args.section, args.params)
+    elif args.config is not None:
+        data = parse_inline(args.config)
+    else:
+        data = {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration must be a mapping, got {type(data).__name__}")
+    return apply_overrides(data, args.set)
+
+
+def resolve(args: argparse.Namespace, cls: type, where: str = "") -> Any:
+    """Parse and validate the configuration given on the command line into ``cls``."""
+    return from_dict(cls, raw_config(args), where)
+
+
+def guarded(main: Callable[[list[str] | None], int | None]) -> Callable[[list[str] | None], int]:
+    """Turn expected failures into a one-line message and an exit status."""
+
+    @functools.wraps(main)
+    def wrapper(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv) or 0
+        except (ConfigError, DataError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except Diverged as err:
+            print(f"diverged: {err}", file=sys.stderr)
+            return EXIT_DIVERGED
+
+    return wrapper

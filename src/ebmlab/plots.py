@@ -1,0 +1,57 @@
+"""Figures written into reports/ (PNG, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ebmlab.io import atomic_savefig  # noqa: E402
+
+ENERGY_CMAP = "coolwarm"  # thesis Figs 4.2-4.5: red = high energy, blue = low
+
+
+def gmm_data_figure(data: np.ndarray, starts: np.ndarray, path: str | Path) -> None:
+    """Thesis Fig 4.1: training points (grey) and chain start points (green)."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(starts[:, 0], starts[:, 1], s=4, c="tab:green", alpha=0.5, label="start points x0")
+    ax.scatter(data[:, 0], data[:, 1], s=4, c="0.35", alpha=0.8, label="training data")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("4-Gaussian mixture: data and chain starts (Fig 4.1)")
+    atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _energy_background(ax, grid: np.ndarray, energy_map: np.ndarray, alpha: float = 1.0):
+    # clip extreme energies so the wells stay visible
+    lo, hi = np.percentile(energy_map, [1, 99])
+    cs = ax.contourf(grid, grid, np.clip(energy_map, lo, hi), levels=40, cmap=ENERGY_CMAP, alpha=alpha)
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(grid[0], grid[-1])
+    ax.set_aspect("equal")
+    return cs
+
+
+def gmm_run_figure(s: Mapping[str, np.ndarray], metrics: Mapping, path: str | Path, title: str) -> None:
+    """Thesis Figs 4.2-4.5: energy map with samples, and traces from start (star) to end (triangle)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 5))
+    cs = _energy_background(a, s["grid"], s["energy_map"])
+    fig.colorbar(cs, ax=a, shrink=0.8, label="energy")
+    a.scatter(s["finals"][:, 0], s["finals"][:, 1], s=3, c="k", alpha=0.6)
+    a.set_title(f"{title}: energy and samples")
+    _energy_background(b, s["grid"], s["energy_map"], alpha=0.35)
+    traces = s["traces"]
+    for i, tr in enumerate(traces):
+        color = plt.cm.tab10(i % 10)
+        b.plot(tr[:, 0], tr[:, 1], lw=0.6, color=color)
+        b.scatter(tr[0, 0], tr[0, 1], marker="*", s=90, color=color, edgecolors="k", linewidths=0.5)
+        b.scatter(tr[-1, 0], tr[-1, 1], marker="^", s=50, color=color, edgecolors="k", linewidths=0.5)
+    b.set_title(f"{title}: traces, R-hat = {metrics['rhat']:.4g}")
+    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

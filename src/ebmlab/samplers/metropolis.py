@@ -1,0 +1,199 @@
+"""Metropolis-adjusted samplers: MALA, tempered MALA, random-walk MH and HMC.
+
+The acceptance test targets exp(-E(x) / T) and uses the energy itself (not the
+thesis's E in place of exp(-E)) and the proposal's own drift (grad E, not
+grad log E); see docs/samplers.md for the discrepancy with the thesis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import Tensor
+
+from ebmlab.config import OPEN_UNIT, POSITIVE, Bound, check, field
+from ebmlab.samplers.base import (
+    Sampler, State, Target, clamp_box, clip_grad, flat_sq_norm, grad_norm, mh_accept,
+    mh_accept_log_ratio_langevin, per_chain, randn_like, record, select_state,
+)
+
+
+def _temperature(spec: float | str, sigma: float, step: float) -> float:
+    return sigma ** 2 / (2 * step) if spec == "implied" else float(spec)
+
+
+def _check_temperature(spec):
+    check(spec == "implied" or (isinstance(spec, float) and spec > 0),
+          f"temperature must be 'implied' or a positive number, got {spec!r}")
+
+
+@dataclasses.dataclass
+class MALAConfig:
+    """Metropolis-adjusted Langevin.
+
+    Proposal x' = x - h grad E(x) + noise_std * xi; accepted with the MH probability
+    for the target exp(-E/T). temperature = "implied" uses T = noise_std^2 / (2 h), the
+    temperature the proposal is a Langevin step for (T = 1 with the default noise).
+    """
+
+    step_size: float = field(0.01, bound=POSITIVE)
+    noise_std: float | None = field(None, bound=POSITIVE, doc="null = sqrt(2 h)")
+    temperature: float | str = field("implied", doc="'implied' or a positive number")
+    grad_clip: float | None = field(None, bound=POSITIVE)
+    clamp: tuple[float, float] | None = field(None, doc="clamp proposals (breaks exactness near the box)")
+
+    def __post_init__(self):
+        _check_temperature(self.temperature)
+        check(self.clamp is None or self.clamp[0] < self.clamp[1], f"bad clamp {self.clamp}")
+
+    @property
+    def sigma(self) -> float:
+        return math.sqrt(2 * self.step_size) if self.noise_std is None else self.noise_std
+
+    @property
+    def T(self) -> float:
+        return _temperature(self.temperature, self.sigma, self.step_size)
+
+
+class MALA(Sampler):
+    name = "mala"
+    Config = MALAConfig
+
+    def info(self):
+        return {"temperature": self.config.T, "noise_std": self.config.sigma}
+
+    def _tempering(self, state: State) -> Tensor | float:
+        return 1.0
+
+    def step(self, target: Target, state: State, gen, diag) -> State:
+        c = self.config
+        tau = self._tempering(state)  # energy is E / tau (tempered MALA); 1 for plain MALA
+        tau_x = per_chain(tau, state.x) if isinstance(tau, Tensor) else tau
+        d_x = clip_grad(state.grad / tau_x, c.grad_clip)
+        x_prop = clamp_box(state.x - c.step_size * d_x + c.sigma * randn_like(state.x, gen), c.clamp)
+        e_prop, g_prop = target.energy_and_grad(x_prop)
+        d_prop = clip_grad(g_prop / tau_x, c.grad_clip)
+        log_alpha = mh_accept_log_ratio_langevin(
+            state.x, state.energy / tau / c.T, d_x, x_prop, e_prop / tau / c.T, d_prop, c.step_size, c.sigma)
+        accept, prob = mh_accept(log_alpha, gen)
+        record(diag, accept_prob=prob.mean(), accept_rate=accept.float().mean(),
+               grad_norm=grad_norm(state.grad), energy_mean=state.energy.mean())
+        new = State(
+            x=select_state(accept, x_prop, state.x),
+            energy=torch.where(accept, e_prop, state.energy),
+            grad=select_state(accept, g_prop, state.grad),
+            extra=dict(state.extra),
+        )
+        self._adapt(new, prob, diag)
+        return new
+
+    def _adapt(self, state: State, prob: Tensor, diag) -> None:
+        pass
+
+
+@dataclasses.dataclass
+class TemperedMALAConfig(MALAConfig):
+    """Tempered MALA (thesis Algorithm 10).
+
+    The energy is divided by a tempering temperature tau (start ``tau0``). After each
+    step whose acceptance probability is <= ``u`` (mean over chains, or per chain when
+    ``per_chain``), tau is multiplied by ``factor`` (10 in the thesis): a hotter,
+    flatter target raises the acceptance of the next moves (thesis section 3.3.5).
+    tau restarts at tau0 for every run and never exceeds ``max_tau``.
+    """
+
+    u: float = field(0.5, bound=OPEN_UNIT, doc="acceptance threshold")
+    factor: float = field(10.0, bound=Bound(lo=1.0, lo_exclusive=True), doc="tau <- tau * factor")
+    tau0: float = field(1.0, bound=POSITIVE)
+    max_tau: float | None = field(None, bound=POSITIVE)
+    per_chain: bool = field(False, doc="adapt tau per chain instead of on the batch mean")
+
+
+class TemperedMALA(MALA):
+    name = "tempered_mala"
+    Config = TemperedMALAConfig
+
+    def init(self, target, x):
+        s = super().init(target, x)
+        s.extra["tau"] = torch.full((x.shape[0],), self.config.tau0, device=x.device, dtype=x.dtype)
+        return s
+
+    def _tempering(self, state: State) -> Tensor:
+        return state.extra["tau"]
+
+    def _adapt(self, state: State, prob: Tensor, diag) -> None:
+        c = self.config
+        tau = state.extra["tau"]
+        record(diag, temperature=tau.mean())
+        low = prob <= c.u if c.per_chain else (prob.mean() <= c.u).expand_as(prob)
+        tau = torch.where(low, tau * c.factor, tau)
+        if c.max_tau is not None:
+            tau = tau.clamp(max=c.max_tau)
+        state.extra["tau"] = tau
+
+
+@dataclasses.dataclass
+class RWMHConfig:
+    """Random-walk Metropolis-Hastings: x' = x + noise_std * xi, target exp(-E/T)."""
+
+    noise_std: float = field(0.1, bound=POSITIVE, doc="proposal std")
+    temperature: float = field(1.0, bound=POSITIVE)
+    clamp: tuple[float, float] | None = field(None)
+
+
+class RWMH(Sampler):
+    name = "rwmh"
+    Config = RWMHConfig
+    needs_grad = False
+
+    def step(self, target: Target, state: State, gen, diag) -> State:
+        c = self.config
+        x_prop = clamp_box(state.x + c.noise_std * randn_like(state.x, gen), c.clamp)
+        e_prop = target.energy(x_prop)
+        accept, prob = mh_accept(-(e_prop - state.energy) / c.temperature, gen)
+        record(diag, accept_prob=prob.mean(), accept_rate=accept.float().mean(), energy_mean=state.energy.mean())
+        return State(x=select_state(accept, x_prop, state.x), energy=torch.where(accept, e_prop, state.energy))
+
+
+@dataclasses.dataclass
+class HMCConfig:
+    """Hamiltonian Monte Carlo with unit mass (Basics notes section 2.1.3).
+
+    Each transition draws p ~ N(0, I), runs ``n_leapfrog`` leapfrog steps of size
+    ``step_size`` on U = E / T and accepts with probability min(1, exp(H - H')).
+    One leapfrog step equals MALA with h = step_size^2 / 2 and noise sqrt(2 h).
+    """
+
+    step_size: float = field(0.1, bound=POSITIVE, doc="leapfrog step epsilon")
+    n_leapfrog: int = field(10, bound=Bound(lo=1), doc="leapfrog steps per transition")
+    temperature: float = field(1.0, bound=POSITIVE)
+
+
+class HMC(Sampler):
+    name = "hmc"
+    Config = HMCConfig
+
+    def step(self, target: Target, state: State, gen, diag) -> State:
+        c = self.config
+        eps, T = c.step_size, c.temperature
+        p0 = randn_like(state.x, gen)
+        x, g = state.x, state.grad / T
+        p = p0 - 0.5 * eps * g
+        e = state.energy
+        for i in range(c.n_leapfrog):
+            x = x + eps * p
+            e, g_raw = target.energy_and_grad(x)
+            g = g_raw / T
+            p = p - (eps if i < c.n_leapfrog - 1 else 0.5 * eps) * g
+        h_old = state.energy / T + 0.5 * flat_sq_norm(p0)
+        h_new = e / T + 0.5 * flat_sq_norm(p)
+        accept, prob = mh_accept(h_old - h_new, gen)
+        record(diag, accept_prob=prob.mean(), accept_rate=accept.float().mean(),
+               grad_norm=grad_norm(state.grad), energy_mean=state.energy.mean())
+        return State(x=select_state(accept, x, state.x), energy=torch.where(accept, e, state.energy),
+                     grad=select_state(accept, g_raw, state.grad))
+
+
+__all__ = ["MALA", "TemperedMALA", "RWMH", "HMC"]

@@ -1,0 +1,1 @@
+"""Training loops: contrastive divergence for toy energies, and image EBMs."""

@@ -1,0 +1,88 @@
+# Thesis section 4.1: a small MLP energy trained on a 4-Gaussian mixture with
+# GD, SGLD, MALA and pSGLD; R-hat of ten chains per sampler (Figs 4.1-4.5).
+
+if "gmm" in config:
+    GMM = config["gmm"]
+    GMM_RUNS = list(GMM["samplers"])
+    GMM_RES = study_resources("gmm")
+
+    wildcard_constraints:
+        gmm_run="|".join(GMM_RUNS),
+
+    rule gmm_train:
+        output:
+            model=f"{RESULTS}/gmm/{{gmm_run}}/model.pt",
+            history=f"{RESULTS}/gmm/{{gmm_run}}/history.csv",
+            record=f"{RESULTS}/gmm/{{gmm_run}}/train.run.yaml",
+        params:
+            cfg=lambda wildcards: run_slice(GMM, "samplers", "sampler", wildcards.gmm_run),
+            out=lambda wildcards, output: str(Path(output[0]).parent),
+        log:
+            f"{LOGS}/gmm/{{gmm_run}}/train.log",
+        threads: GMM["threads"]
+        resources:
+            mem_mb=GMM_RES["mem_mb"],
+            runtime=GMM_RES["runtime"],
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.gmm train --config {params.cfg:q} --out {params.out} > {log} 2>&1"
+
+    rule gmm_evaluate:
+        input:
+            model=rules.gmm_train.output.model,
+        output:
+            metrics=f"{RESULTS}/gmm/{{gmm_run}}/rhat.json",
+            samples=f"{RESULTS}/gmm/{{gmm_run}}/samples.npz",
+        params:
+            cfg=lambda wildcards: run_slice(GMM, "samplers", "sampler", wildcards.gmm_run),
+            out=lambda wildcards, output: str(Path(output[0]).parent),
+        log:
+            f"{LOGS}/gmm/{{gmm_run}}/evaluate.log",
+        threads: GMM["threads"]
+        resources:
+            mem_mb=GMM_RES["mem_mb"],
+            runtime=GMM_RES["runtime"],
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.gmm evaluate --config {params.cfg:q} --out {params.out} > {log} 2>&1"
+
+    rule gmm_table:
+        input:
+            expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_RUNS),
+        output:
+            csv=f"{REPORTS}/gmm_rhat.csv",
+            metrics=f"{REPORTS}/metrics/gmm_rhat.json",
+        params:
+            runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+            profile=PROFILE,
+        log:
+            f"{LOGS}/gmm/table.log",
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.gmm table --runs {params.runs} --profile {params.profile} "
+            "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
+
+    rule gmm_figures:
+        input:
+            expand(f"{RESULTS}/gmm/{{gmm_run}}/samples.npz", gmm_run=GMM_RUNS),
+        output:
+            data=f"{FIGURES}/gmm_data.png",
+            runs=expand(f"{FIGURES}/gmm_{{gmm_run}}.png", gmm_run=GMM_RUNS),
+        params:
+            runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+            out=lambda wildcards, output: str(Path(output.data).parent),
+        log:
+            f"{LOGS}/gmm/figures.log",
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.gmm figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
+
+    ALL_TARGETS += [
+        rules.gmm_table.output.csv,
+        rules.gmm_figures.output.data,
+        *rules.gmm_figures.output.runs,
+    ]
