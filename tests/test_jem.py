@@ -70,7 +70,7 @@ def test_wrn_28_10_has_jems_block_structure():
 
 
 def test_bad_depth_is_a_one_line_config_error():
-    with pytest.raises(ConfigError, match=r"model.depth must be 6n \+ 4 .*got 20"):
+    with pytest.raises(ConfigError, match=r"^model: depth must be 6n \+ 4 .*got 20$"):
         build_model({"name": "wrn", "depth": 20}, (3, 32, 32))
 
 

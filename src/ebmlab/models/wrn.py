@@ -47,7 +47,7 @@ class WRNConfig:
     stem_channels: int = field(16, bound=Bound(lo=1), doc="channels of the first convolution (16 in WRN)")
 
     def __post_init__(self):
-        check((self.depth - 4) % 6 == 0, f"model.depth must be 6n + 4 (e.g. 10, 16, 28), got {self.depth}")
+        check((self.depth - 4) % 6 == 0, f"depth must be 6n + 4 (e.g. 10, 16, 28), got {self.depth}")
 
     @property
     def blocks_per_stage(self) -> int:
