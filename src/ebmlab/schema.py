@@ -31,7 +31,8 @@ class JobResources:
 def study_sections() -> dict[str, type]:
     """Section name -> config dataclass of every study the workflow knows."""
     from ebmlab.gmm import GMMStudy
-    return {"gmm": GMMStudy}
+    from ebmlab.jem import JEMStudy
+    return {"gmm": GMMStudy, "jem": JEMStudy, "jem_mnist": JEMStudy}
 
 
 def params_schema() -> dict:

@@ -21,29 +21,7 @@ if JEM_SETS:
     except ConfigError as err:
         raise WorkflowError(f"{PARAMS}: {err}")
 
-    def jem_res(key):
-        """Scheduler hint ``key`` of a job's section (params 'resources: {jem: ..., jem_mnist: ...}')."""
-
-        def get(wildcards):
-            res = study_resources(wildcards.jem_set)
-            if key == "slurm_extra":
-                return "--gres=gpu:1" if res["gpus"] else ""
-            return res[key]
-
-        return get
-
-    def jem_run_dirs(s):
-        return [f"{RESULTS}/{s}/{run}" for run in JEM[s].samplers]
-
-    def jem_classifier(wildcards):
-        s = wildcards.jem_set
-        return [f"{RESULTS}/{s}/classifier.pt"] if "classifier" in JEM[s].fid.metrics else []
-
-    def jem_classifier_arg(wildcards, input):
-        return f"--classifier {input.classifier}" if input.get("classifier") else ""
-
-    def jem_study_config(wildcards):
-        return as_json(to_dict(JEM[wildcards.jem_set]))
+    include: "jem_common.smk"
 
     wildcard_constraints:
         jem_set="|".join(JEM),
@@ -120,9 +98,6 @@ if JEM_SETS:
             "python -m ebmlab.jem train --config {params.cfg:q} --out {params.out} --ref-dir {params.ref} "
             "{params.classifier} > {log} 2>&1"
 
-    def jem_set_of_table(wildcards):
-        return {v: k for k, v in JEM_TABLES.items()}[wildcards.jem_table]
-
     rule jem_table:
         input:
             lambda wildcards: [f"{d}/metrics.json" for d in jem_run_dirs(jem_set_of_table(wildcards))],
@@ -148,7 +123,7 @@ if JEM_SETS:
             [f"{FIGURES}/{{jem_set}}_{name}.png" for name in JEM_FIGS],
         params:
             runs=lambda wildcards: jem_run_dirs(wildcards.jem_set),
-            out=FIGURES,
+            out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
             f"{LOGS}/{{jem_set}}/figures.log",
         conda:
