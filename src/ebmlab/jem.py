@@ -39,7 +39,7 @@ import torch
 
 from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file
-from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
+from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.models import ModelSpec, WRNConfig, build_model
@@ -141,10 +141,7 @@ class JEMStudy(JEMCommon):
         check(len(self.samplers) > 0, "samplers must name at least one run")
 
     def run(self, label: str) -> "JEMRun":
-        if label not in self.samplers:
-            raise ConfigError(f"unknown run {label!r} (this study has {', '.join(self.samplers)})")
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(JEMCommon)}
-        return JEMRun(**shared, label=label, sampler=self.samplers[label])
+        return run_of(self, label, JEMCommon, JEMRun)
 
 
 @dataclasses.dataclass
