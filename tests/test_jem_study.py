@@ -155,6 +155,44 @@ def test_table_figures_and_claims_from_real_runs(tmp_path):
         assert (tmp_path / "fig" / f"jem_x_{name}.png").stat().st_size > 1000
 
 
+def test_scores_go_to_their_own_columns_standin_and_classifier(tmp_path):
+    """CIFAR-shaped synthetic images with the random-weight Inception, digits with the classifier
+    substitute: neither may reach fid_reproduced or accuracy_reproduced."""
+    params = write_params(tmp_path, **{
+        "data": {"name": "cifar10", "source": "synthetic", "n": 96, "range": "symmetric"},
+        "eval.n_valid": 16, "train.max_iterations": 2, "train.buffer_size": 24,
+        "fid": {"metrics": ["inception_standin"], "n_samples": 24, "reference_n": 32, "batch_size": 24}})
+    code, out = train(tmp_path, "sgld", params)
+    assert code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["real_cifar10"] is False and m["n_fid_samples"] == 24
+    assert m["extractors"]["inception_standin"].startswith("inception_standin:")
+    clf = tmp_path / "clf.pt"
+    digits = write_params(tmp_path, **{"fid": {"metrics": ["classifier"], "n_samples": 40}})
+    assert jem.main(["classifier", "--params", str(digits), "--section", "jem", "--out", str(clf)]) == 0
+    assert jem.main(["reference", "--params", str(digits), "--section", "jem", "--ref-dir", str(tmp_path / "r2"),
+                     "--classifier", str(clf)]) == 0
+    out2 = tmp_path / "runs" / "mala"
+    assert jem.main(["train", "--params", str(digits), "--section", "jem", "--run", "mala", "--out", str(out2),
+                     "--ref-dir", str(tmp_path / "r2"), "--classifier", str(clf)]) == 0
+    assert json.loads((out2 / "metrics.json").read_text())["scores"]["classifier"] > 0
+    csv_path = tmp_path / "t.csv"
+    assert jem.main(["table", "--runs", str(out), str(out2), "--profile", "smoke", "--csv", str(csv_path)]) == 0
+    with open(csv_path, newline="") as f:
+        rows = {r["run"]: r for r in csv.DictReader(f)}
+    assert float(rows["sgld"]["inception_standin_fid"]) >= 0 and rows["sgld"]["fid_reproduced"] == ""
+    assert float(rows["mala"]["classifier_frechet_substitute"]) > 0 and rows["mala"]["fid_reproduced"] == ""
+    assert rows["sgld"]["accuracy_reproduced"] == "" and rows["sgld"]["data"] == "cifar10 (synthetic)"
+
+
+def test_classifier_metric_without_weights_is_one_line(tmp_path, capsys):
+    params = write_params(tmp_path, **{"fid": {"metrics": ["classifier"]}})
+    assert train(tmp_path, "sgld", params)[0] == 2
+    assert "metric 'classifier' needs --classifier <weights file>" in capsys.readouterr().err
+    assert train(tmp_path, "sgld", params, extra=("--classifier", str(tmp_path / "none.pt")))[0] == 2
+    assert "none.pt" in capsys.readouterr().err
+
+
 # -- verdicts ---------------------------------------------------------------------------
 
 def metrics(run, sampler, acc, *, lam=None, real=True, status="completed", acc1=None, fid=None, div_epoch=None):
