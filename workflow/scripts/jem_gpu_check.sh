@@ -7,6 +7,8 @@
 #      reports/fast/metrics/table4_2_mnist.json, reports/fast/figures/jem_mnist_*.png
 #      (run folders and logs under results/fast/jem_mnist/ and logs/fast/jem_mnist/)
 # Usage: bash workflow/scripts/jem_gpu_check.sh [params file, default params/fast.yaml]
+# Optional: JEM_BENCH_MODELS="28x10 28x2" (sizes timed in (a)); JEM_MNIST_SET="train.epochs=4 ..."
+# (overrides for the four runs of (b), e.g. to shorten them on a busy GPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PARAMS=${1:-params/fast.yaml}
@@ -23,7 +25,7 @@ collect() { if [ -n "${OUT:-}" ]; then mkdir -p "$OUT/reports" "$OUT/logs"; cp -
 trap collect EXIT
 
 stamp "(a) time per epoch"
-$JEM bench --params "$PARAMS" --section jem --models 28x10 28x2 --iterations 4 --warmup 2 \
+$JEM bench --params "$PARAMS" --section jem --models ${JEM_BENCH_MODELS:-28x10 28x2} --iterations 4 --warmup 2 \
     --csv "$REP/jem_epoch_time.csv" 2>&1 | tee "$LOG/bench.log"
 
 stamp "(b) digit classifier and reference statistics of the substitute metric"
@@ -35,10 +37,12 @@ runs=$(python -c "
 import sys, yaml
 print(' '.join(yaml.safe_load(open(sys.argv[1]))['jem_mnist']['samplers']))" "$PARAMS")
 stamp "(b) training $runs in parallel"
+sets=()
+for kv in ${JEM_MNIST_SET:-}; do sets+=(--set "$kv"); done
 pids=()
 for run in $runs; do
     $JEM train --params "$PARAMS" --section jem_mnist --run "$run" --out "$RES/$run" --ref-dir "$RES/ref" \
-        --classifier "$RES/classifier.pt" > "$LOG/$run.log" 2>&1 &
+        --classifier "$RES/classifier.pt" "${sets[@]}" > "$LOG/$run.log" 2>&1 &
     pids+=($!)
 done
 failed=0
