@@ -134,7 +134,7 @@ class JEMTrainer(ImageTrainer):
         self.seed = seed
         if self.buffer is not None:
             self.buffer.reinit_in_place = True
-        self.y_all = data.y.to(self.device).long()
+        self.y_all = data.y.long()   # on the CPU beside x_all: batches are indexed there, then moved
         self.label_perm: Tensor | None = None
         self.labelled: tuple[Tensor, Tensor] | None = None
         self.restarts: list[dict] = []
@@ -154,11 +154,11 @@ class JEMTrainer(ImageTrainer):
         k = it % self.per_epoch
         if k == 0 or self.label_perm is None:
             self.label_perm = torch.randperm(self.n_train, generator=self.data_gen)
-        idx = self.label_perm[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size].to(self.device)
+        idx = self.label_perm[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size]
         x = self.to_float(self.x_all[idx])
         if self.cfg.data_noise > 0:
             x = x + self.cfg.data_noise * self.randn(x.shape)
-        return x, self.y_all[idx]
+        return x, self.y_all[idx].to(self.device)
 
     def positives(self, it: int) -> Tensor:
         x = super().positives(it)
