@@ -132,6 +132,27 @@ def test_divergence_is_recorded_or_fails_with_exit_3(tmp_path, capsys):
     assert not (out2 / "metrics.json").exists()
 
 
+def test_recorded_divergence_reports_the_last_good_checkpoint_and_the_curves_up_to_it(tmp_path, monkeypatch):
+    from ebmlab.train.jem import JEMTrainer
+    step = JEMTrainer.step
+
+    def blow_up_at_4(self, it):
+        if it == 4:
+            raise self._diverged(it, "|loss| = 3e+08, not <= 1e+08")
+        return step(self, it)
+
+    monkeypatch.setattr(JEMTrainer, "step", blow_up_at_4)
+    code, out = train(tmp_path, "sgld")
+    assert code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "diverged" and m["diverged_at_iteration"] == 4
+    assert m["diverged_at_epoch"] == pytest.approx(4 / m["iterations_per_epoch"])
+    assert m["iterations"] == 3 and "(iteration 3)" in m["diverged"]      # the checkpoint's model is scored
+    with open(out / "history.csv", newline="") as f:
+        assert [r["iteration"] for r in csv.DictReader(f)] == ["0", "1", "2", "3"]
+    assert [c["iteration"] for c in json.loads((out / "chains.json").read_text())] == [0, 2]
+
+
 def test_table_figures_and_claims_from_real_runs(tmp_path):
     dirs = []
     for run in ("sgld", "psgld_small", "mala"):

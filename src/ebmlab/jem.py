@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 from typing import Literal
@@ -345,7 +344,8 @@ def cmd_train(args) -> None:
         if run.on_diverge == "fail":
             raise
         diverged = str(err)
-    history = list(trainer.history)   # up to the divergence, for the curves
+    # up to the divergence, for the curves (loading the checkpoint below truncates the trainer's copies)
+    history, chain_log, restarts = list(trainer.history), list(trainer.chain_log), list(trainer.restarts)
     diverged_at = trainer.iteration if diverged else None
     if diverged:
         saved = store.load()   # report the last good checkpoint (None: diverged before the first one)
@@ -355,9 +355,9 @@ def cmd_train(args) -> None:
     metrics.update({"status": "diverged" if diverged else "completed", "diverged": diverged,
                     "diverged_at_iteration": diverged_at,
                     "diverged_at_epoch": None if diverged_at is None else diverged_at / trainer.per_epoch,
-                    "restarts": trainer.restarts})
+                    "restarts": restarts})
     atomic_write_text(out / "history.csv", csv_text(history, history_columns(history)) if history else "iteration\n")
-    atomic_write_json(out / "chains.json", trainer.chain_log)
+    atomic_write_json(out / "chains.json", chain_log)
     atomic_torch_save({"model": trainer.model.state_dict(), "iteration": trainer.iteration, "config": resolved},
                       out / "model.pt")
     write_record(out / "train.run.yaml", command="ebmlab.jem train", config=resolved, seed=run.seed,
@@ -379,7 +379,8 @@ def _final_metrics(run: JEMRun, trainer: JEMTrainer, history, valid, test, extra
         unit = ((x.clamp(*VALUE_RANGE) - VALUE_RANGE[0]) / (VALUE_RANGE[1] - VALUE_RANGE[0]))
         if extractors:
             from ebmlab.metrics.fid import fid
-            scores = {kind: float(fid(unit, refs[kind], ex)) for kind, ex in extractors.items()}
+            scores = {kind: float(fid(unit, refs[kind], ex, batch_size=run.fid.batch_size))
+                      for kind, ex in extractors.items()}
         _save_grid(unit[:64], out / "samples.png")
     else:
         _save_grid(None, out / "samples.png")
