@@ -274,3 +274,30 @@ def test_bench_extrapolates_seconds_per_iteration_to_a_50000_image_epoch(tmp_pat
         assert float(r["seconds_per_epoch_50k"]) == pytest.approx(per_it * (50000 // 16), rel=1e-5)
         assert float(r["hours_per_100_epochs"]) == pytest.approx(per_it * 3125 * 100 / 3600, rel=1e-5)
         assert math.isfinite(per_it) and per_it > 0
+
+
+# -- the Snakemake layer ------------------------------------------------------------------
+
+def _dry_run(*extra):
+    import shutil
+    import subprocess
+    from pathlib import Path
+    exe = shutil.which("snakemake")
+    if exe is None:
+        pytest.skip("snakemake not installed")
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([exe, "-n", "--cores", "1", *extra], cwd=root, capture_output=True, text=True)
+
+
+def test_bad_jem_params_stop_the_dag_and_profiles_plan_the_jem_jobs(tmp_path):
+    bad = tmp_path / "override.yaml"
+    bad.write_text("jem: {train: {stepz: 3}}\n")
+    r = _dry_run("--configfile", str(bad), "--config", "profile=smoke")
+    assert r.returncode != 0 and "params/smoke.yaml: jem.train: unknown key 'stepz'" in r.stdout + r.stderr
+    r = _dry_run("--forceall", "--config", "profile=smoke")
+    assert r.returncode == 0, r.stderr
+    for rule in ("jem_classifier", "jem_reference", "jem_train", "jem_table", "jem_figures"):
+        assert rule in r.stdout
+    r = _dry_run("--forceall", "reports/fast/table4_2_mnist.csv", "--config", "profile=fast")
+    assert r.returncode == 0, r.stderr
+    assert "results/fast/jem_mnist/psgld_small/metrics.json" in r.stdout
