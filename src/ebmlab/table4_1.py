@@ -37,7 +37,7 @@ from typing import Literal
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file
+from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
 from ebmlab.config import NONNEG, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
@@ -272,14 +272,6 @@ def _load_cell(args) -> Table41Cell:
     return cell
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA device is available")
-    return torch.device(choice)
-
-
 def _extractors(metrics: list[str], classifier: str | None, device: torch.device) -> dict:
     """Metric kind -> feature extractor; missing weights raise DataError before any compute."""
     from ebmlab.metrics.fid import build_extractor
@@ -381,7 +373,7 @@ def cmd_reference(args) -> None:
             raise ConfigError(f"unknown data set {args.dataset!r} (this study has {', '.join(study.datasets)})")
         entry, fid, cell = study.datasets[args.dataset], study.fid, study
     torch.set_num_threads(cell.threads)
-    device = _device(cell.device)
+    device = resolve_device(cell.device)
     extractors = _extractors(entry.metrics, args.classifier, device)
     t0 = time.perf_counter()
     refs = _references(entry, fid, extractors, args.ref_dir)
@@ -396,7 +388,7 @@ def cmd_cell(args) -> None:
     cell = _load_cell(args)
     out = Path(args.out)
     torch.set_num_threads(cell.threads)
-    device = _device(cell.device)
+    device = resolve_device(cell.device)
     schedule = cell.schedule()
     data = load_images(cell.entry.data)                 # DataError (how to get it) before any compute
     extractors = _extractors(cell.entry.metrics, args.classifier, device)

@@ -88,7 +88,7 @@ def _plot_curve(ax, runs: list[Run], key: str | None, ylabel: str, title: str) -
 
 
 def _acceptance(path: Path, run: Run | None, dataset: str, title: str) -> None:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     if run is None or not run.series("accept_prob_mean")[0]:
         _missing(a, title)
         _missing(b, title)
@@ -112,6 +112,25 @@ def _acceptance(path: Path, run: Run | None, dataset: str, title: str) -> None:
     _save(fig, path)
 
 
+def _over_training(ax, lines: list[tuple[list, list, str, str | None]], what: str, ylabel: str, title: str,
+                   unit: bool = False, log: bool = False) -> None:
+    """One line per (iterations, values, label, colour) against the training iteration."""
+    lines = [line for line in lines if line[0]]
+    if not lines:
+        _missing(ax, what)
+        return
+    for x, y, label, color in lines:
+        ax.plot(x, y, lw=0.8, color=color, label=label)
+    if unit:
+        ax.set_ylim(-0.02, 1.02)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("training iteration (mini-batch)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
 def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Path]:
     runs = [Run(d) for d in run_dirs]
     by = {r.label: r for r in runs}
@@ -128,23 +147,10 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
     _acceptance(paths["fig4_8"], by.get("mala"), dataset, "MALA acceptance, applied (Fig 4.8)")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    drawn = False
-    for label in ("mala", "tempered_mala"):
-        r = by.get(label)
-        if r is None:
-            continue
-        x, y = r.series("accept_rate_mean")
-        if x:
-            ax.plot(x, y, lw=0.8, color=COLORS[label], label=f"{label}: fraction accepted")
-            drawn = True
-    if drawn:
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("training iteration (mini-batch)")
-        ax.set_ylabel("acceptance rate (mean over chain steps)")
-        ax.set_title(f"MALA acceptance over training ({dataset}) - thesis Fig 4.9")
-        ax.legend(fontsize=8)
-    else:
-        _missing(ax, "MALA")
+    mala = [(*by[k].series("accept_rate_mean"), f"{k}: fraction accepted", COLORS[k])
+            for k in ("mala", "tempered_mala") if k in by]
+    _over_training(ax, mala, "MALA", "acceptance rate (mean over chain steps)",
+                   f"MALA acceptance over training ({dataset}) - thesis Fig 4.9", unit=True)
     _save(fig, paths["fig4_9"])
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -158,24 +164,19 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
         _missing(ax, "sampler-switch")
     _save(fig, paths["fig4_10"])
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    drawn = False
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    g_lines, v_lines = [], []
     for r in plain:
         if r.metrics["sampler"] != "psgld":
             continue
-        x, y = r.series("precond_mean_mean")
-        lam = r.metrics.get("sampler_config", {}).get("lam")
-        if x:
-            ax.plot(x, y, lw=0.8, label=f"lambda = {lam:g}" if lam is not None else r.label)
-            drawn = True
-    if drawn:
-        ax.set_yscale("log")
-        ax.set_xlabel("training iteration (mini-batch)")
-        ax.set_ylabel("mean preconditioner G = 1 / (lambda + sqrt(V))")
-        ax.set_title(f"pSGLD preconditioner over training ({dataset}) - thesis Fig 4.11")
-        ax.legend(fontsize=8)
-    else:
-        _missing(ax, "pSGLD")
+        lam = r.metrics["sampler_config"]["lam"]
+        g_lines.append((*r.series("precond_mean_mean"), f"lambda = {lam:g}", None))
+        x, inv = r.series("precond_inv_mean_mean")   # mean(lambda + sqrt(V))
+        v_lines.append((x, [v - lam for v in inv], f"lambda = {lam:g}", None))
+    _over_training(a, g_lines, "pSGLD", "mean G = 1 / (lambda + sqrt(V))",
+                   f"pSGLD preconditioner ({dataset}) - thesis Fig 4.11", log=True)
+    _over_training(b, v_lines, "pSGLD", "mean sqrt(V) (RMS gradient per pixel)",
+                   "what lambda is added to", log=True)
     _save(fig, paths["fig4_11"])
 
     cols = min(3, len(runs))
