@@ -12,6 +12,7 @@ import yaml
 
 from ebmlab import jem
 from ebmlab.jem_figures import FIGURES
+from ebmlab.metrics.fid import INCEPTION_FILE
 
 torch.set_num_threads(1)
 
@@ -221,7 +222,9 @@ def metrics(run, sampler, acc, *, lam=None, real=True, status="completed", acc1=
     return {"run": run, "sampler": sampler, "sampler_config": cfg, "real_cifar10": real,
             "data": "cifar10 (torchvision)" if real else "mnist (local file mnist10k.npz)", "test_acc": acc,
             "test_acc_clean": acc, "acc_epoch1": acc1, "status": status, "diverged_at_epoch": div_epoch,
-            "scores": {} if fid is None else {"inception" if real else "classifier": fid}, "epochs": 100,
+            "scores": {} if fid is None else {"inception" if real else "classifier": fid},
+            "extractors": {"inception": f"inception:pool3:{INCEPTION_FILE}",
+                           "classifier": "classifier:penultimate:clf.pt:sha256=0123456789ab"}, "epochs": 100,
             "seconds_per_iteration": 0.5, "iterations_per_epoch": 703, "accept_prob_final": None,
             "inv_precond_final": None}
 

@@ -41,6 +41,7 @@ from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_f
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from ebmlab.metrics.fid import Kind, build_extractor, column_for, fid, reference_stats
 from ebmlab.models import ModelSpec, WRNConfig, build_model
 from ebmlab.papers import JEM_ACC, JEM_ACC_EPOCH1, JEM_FID, JEM_LABELS
 from ebmlab.records import write_record
@@ -50,10 +51,6 @@ from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.image import SamplerSchedule, history_columns
 from ebmlab.train.jem import JEMTrainConfig, JEMTrainer, uint8_to_range
 
-Metric = Literal["inception", "classifier", "inception_standin"]
-#: table column of each metric kind: only real-Inception FIDs on CIFAR-10 are compared with the thesis
-METRIC_COLUMNS = {"inception": "fid_reproduced", "classifier": "classifier_frechet_substitute",
-                  "inception_standin": "inception_standin_fid"}
 VALUE_RANGE = (-1.0, 1.0)
 
 
@@ -74,7 +71,7 @@ class JEMEvalConfig:
 class JEMFIDConfig:
     """FID of the final replay buffer's samples (issue 3's FID module)."""
 
-    metrics: list[Metric] = field(default_factory=lambda: ["inception"], doc="scores to compute")
+    metrics: list[Kind] = field(default_factory=lambda: ["inception"], doc="scores to compute")
     n_samples: int = field(10000, bound=Bound(lo=2), doc="buffer states scored (at most the buffer size)")
     batch_size: int = field(500, bound=Bound(lo=1), doc="feature batch")
     reference_split: str = field("train", doc="data split of the reference statistics")
@@ -214,7 +211,6 @@ def _extractors(metrics: list[str], classifier: str | None, device: torch.device
     """Metric kind -> feature extractor; missing weights raise DataError before any compute."""
     out = {}
     for kind in metrics:
-        from ebmlab.metrics.fid import build_extractor
         weights = None
         if kind == "classifier":
             if classifier is None:
@@ -226,9 +222,6 @@ def _extractors(metrics: list[str], classifier: str | None, device: torch.device
 
 
 def _references(run: JEMCommon, extractors: dict, ref_dir: str) -> dict:
-    if not extractors:
-        return {}
-    from ebmlab.metrics.fid import reference_stats
     data_cfg = dataclasses.replace(run.data, split=run.fid.reference_split)
     return {kind: reference_stats(ex, data_cfg, ref_dir, n=run.fid.reference_n) for kind, ex in extractors.items()}
 
@@ -377,10 +370,8 @@ def _final_metrics(run: JEMRun, trainer: JEMTrainer, history, valid, test, extra
         gen = torch.Generator().manual_seed(seed)
         x = buf.data[torch.randperm(len(buf), generator=gen)[:n_scored].to(buf.device)]
         unit = ((x.clamp(*VALUE_RANGE) - VALUE_RANGE[0]) / (VALUE_RANGE[1] - VALUE_RANGE[0]))
-        if extractors:
-            from ebmlab.metrics.fid import fid
-            scores = {kind: float(fid(unit, refs[kind], ex, batch_size=run.fid.batch_size))
-                      for kind, ex in extractors.items()}
+        scores = {kind: float(fid(unit, refs[kind], ex, batch_size=run.fid.batch_size))
+                  for kind, ex in extractors.items()}
         _save_grid(unit[:64], out / "samples.png")
     else:
         _save_grid(None, out / "samples.png")
@@ -489,7 +480,6 @@ def table_rows(metrics: list[dict], profile: str) -> list[dict]:
         real = m["real_cifar10"]
         done = m["status"] == "completed"
         acc = m["test_acc"]
-        fid_in = m["scores"].get("inception")
         row = {c: "" for c in TABLE_COLUMNS}
         row.update({
             "sampler": JEM_LABELS.get(kind, m["run"]), "run": m["run"], "profile": profile, "data": m["data"],
@@ -502,11 +492,12 @@ def table_rows(metrics: list[dict], profile: str) -> list[dict]:
                                   else m["seconds_per_iteration"] * m["iterations_per_epoch"]),
         })
         row["accuracy_reproduced" if real else "accuracy_substitute"] = acc
-        for k, col in METRIC_COLUMNS.items():
-            if k == "inception" and not real:
-                col = "inception_fid_substitute_data"   # real Inception, but not CIFAR-10 images
-            if m["scores"].get(k) is not None:
-                row[col] = m["scores"][k]
+        # stand-in and substitute scores get their own columns; so does a real FID of other images
+        fid_column = "fid_reproduced" if real else "inception_fid_substitute_data"
+        for metric, value in m["scores"].items():
+            if value is not None:
+                row[column_for(m["extractors"][metric], fid_column)] = value
+        fid_in = row["fid_reproduced"] if row["fid_reproduced"] != "" else None
         verdict = _claim_verdict(kind, m, cl)
         if real:
             if kind in JEM_ACC and done:
