@@ -37,7 +37,7 @@ from typing import Literal
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file
+from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -167,14 +167,6 @@ def _load(args, *, need_run: bool) -> JEMRun | JEMStudy:
     return study.run(args.run)
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA device is available")
-    return torch.device(choice)
-
-
 @dataclasses.dataclass
 class Labelled:
     """uint8 images (N, C, H, W) with integer labels (N,)."""
@@ -278,13 +270,13 @@ def cmd_classifier(args) -> None:
     study = _load(args, need_run=False)
     from ebmlab.metrics.classifier import train_classifier
     torch.set_num_threads(study.threads)
-    train_classifier(study.data, args.out, device=_device(study.device), seed=study.seed)
+    train_classifier(study.data, args.out, device=resolve_device(study.device), seed=study.seed)
 
 
 def cmd_reference(args) -> None:
     study = _load(args, need_run=False)
     torch.set_num_threads(study.threads)
-    extractors = _extractors(study.fid.metrics, args.classifier, _device(study.device))
+    extractors = _extractors(study.fid.metrics, args.classifier, resolve_device(study.device))
     t0 = time.perf_counter()
     refs = _references(study, extractors, args.ref_dir)
     atomic_write_json(Path(args.ref_dir) / "jem.json", {
@@ -316,7 +308,7 @@ def cmd_train(args) -> None:
     run = _load(args, need_run=True)
     out = Path(args.out)
     torch.set_num_threads(run.threads)
-    device = _device(run.device)
+    device = resolve_device(run.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True   # as JEM
     train, valid, test = load_splits(run)   # DataError (how to get it) before any compute
@@ -555,7 +547,7 @@ def cmd_bench(args) -> None:
     for depth, width in sizes:
         from_dict(WRNConfig, {"depth": depth, "width": width}, "model")   # one-line error for a bad size
     torch.set_num_threads(study.threads)
-    device = _device(study.device)
+    device = resolve_device(study.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     cfg = study.train

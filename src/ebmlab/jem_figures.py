@@ -15,58 +15,32 @@ A panel whose run is not part of the set says so instead of failing.
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ebmlab.io import atomic_savefig
+from ebmlab.cli import require_file
 from ebmlab.plots import plt  # Agg backend, set there
+from ebmlab.table4_1_figures import Run as _RunFolder
+from ebmlab.table4_1_figures import _missing, _save
 
 COLORS = {"langevin": "tab:green", "psgld": "tab:pink", "mala": "tab:red"}
 FIGURES = ("accuracy", "acceptance_mala", "acceptance_sgld", "acceptance_trend", "inv_precond", "samples")
 
 
-class Run:
-    """A run folder: metrics.json, history.csv (one row per iteration), chains.json."""
+class Run(_RunFolder):
+    """A run folder (metrics.json, history.csv, chains.json) with its sampler and a title."""
 
     def __init__(self, folder: Path):
-        self.metrics = json.loads((folder / "metrics.json").read_text())
-        with open(folder / "history.csv", newline="") as f:
-            self.history = [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
-        self.chains = json.loads((folder / "chains.json").read_text())
-        self.label = self.metrics["run"]
+        for name in ("metrics.json", "history.csv", "chains.json"):
+            require_file(folder / name, "run the 'train' step first")
+        super().__init__(folder)
         self.sampler = self.metrics["sampler"]
-        self.folder = folder
-
-    def series(self, key: str, x_key: str = "iteration") -> tuple[list[float], list[float]]:
-        pts = [(r[x_key], r[key]) for r in self.history
-               if isinstance(r.get(key), float) and r[key] == r[key]]
-        return [p[0] for p in pts], [p[1] for p in pts]
 
     @property
     def title(self) -> str:
         lam = self.metrics["sampler_config"].get("lam")
         return f"{self.label} (lambda = {lam:g})" if lam is not None else self.label
-
-
-def _num(v: str):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return v
-
-
-def _missing(ax, what: str) -> None:
-    ax.text(0.5, 0.5, f"no {what} run in this set", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _save(fig, path: Path) -> None:
-    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _diverged_note(ax, run: Run) -> None:
