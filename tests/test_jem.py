@@ -17,7 +17,7 @@ from ebmlab.models.wrn import WideBasic
 from ebmlab.train.buffer import ReplayBuffer
 from ebmlab.train.checkpoint import CheckpointStore
 from ebmlab.train.image import SamplerSchedule
-from ebmlab.train.jem import JEMTrainConfig, JEMTrainer, pad_crop_flip, uint8_to_range
+from ebmlab.train.jem import JEMTrainConfig, JEMTrainer, pad_crop_flip
 
 torch.set_num_threads(1)
 
@@ -137,9 +137,15 @@ def test_pad_crop_flip_returns_shifted_windows_of_the_reflect_padded_image():
         assert any(torch.equal(out[i], w) for w in windows)
 
 
-def test_images_map_to_minus_one_one_as_jem_normalises():
-    x = torch.tensor([0, 255, 51], dtype=torch.uint8)
-    assert torch.allclose(uint8_to_range(x, (-1.0, 1.0)), torch.tensor([-1.0, 1.0, -0.6]))
+def test_training_images_are_k_over_255_in_minus_one_one_then_cropped_and_flipped():
+    data = Labelled(n=6, size=4)
+    t = make_trainer(data=data, batch_size=6, data_augment=None)
+    x = t.to_float(data.x)
+    assert torch.allclose(x, data.x.float() / 255 * 2 - 1)   # JEM: ToTensor, Normalize(0.5, 0.5)
+    t = make_trainer(data=data, batch_size=6, data_augment={"pad": 0, "flip": True})
+    x = t.to_float(data.x)
+    ref = data.x.float() / 255 * 2 - 1
+    assert all(torch.equal(x[i], ref[i]) or torch.equal(x[i], ref[i].flip(-1)) for i in range(6))
 
 
 def test_lr_schedule_warms_up_then_decays_at_the_given_epochs():

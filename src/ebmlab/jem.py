@@ -39,7 +39,7 @@ import torch
 from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
-from ebmlab.data.images import ImageDataConfig, load_images
+from ebmlab.data.images import ImageDataConfig, load_images, to_float
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.fid import Kind, build_extractor, column_for, fid, reference_stats
 from ebmlab.models import ModelSpec, WRNConfig, build_model
@@ -49,9 +49,8 @@ from ebmlab.report import csv_text
 from ebmlab.samplers import SamplerSpec
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.image import SamplerSchedule, history_columns
-from ebmlab.train.jem import JEMTrainConfig, JEMTrainer, uint8_to_range
+from ebmlab.train.jem import VALUE_RANGE, JEMTrainConfig, JEMTrainer
 
-VALUE_RANGE = (-1.0, 1.0)
 
 
 @dataclasses.dataclass
@@ -237,7 +236,7 @@ def accuracy(model, data: Labelled, *, noise: float, seed: int, batch_size: int,
     model.eval()
     correct = 0
     for start in range(0, n, batch_size):
-        x = uint8_to_range(data.x[start:start + batch_size].to(device), VALUE_RANGE)
+        x = to_float(data.x[start:start + batch_size].to(device), "symmetric")
         if noise > 0:
             x = x + noise * torch.randn(x.shape, generator=gen, device=device)
         y = data.y[start:start + batch_size].to(device)
@@ -320,7 +319,7 @@ def cmd_train(args) -> None:
     model = build_model(run.model, tuple(train.x.shape[1:]))
     store = CheckpointStore(out / "ckpt", config_hash(resolved))
     trainer = JEMTrainer(model, train, run.train, SamplerSchedule(sampler), seed=run.seed, device=device,
-                         value_range=VALUE_RANGE, store=store, progress=None)
+                         store=store, progress=None)
     trainer.hooks = [accuracy_hook(run, valid, test, device)]
     diverged, resumed = None, None
     try:
@@ -565,7 +564,7 @@ def cmd_bench(args) -> None:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             trainer = JEMTrainer(model, data, train_cfg, SamplerSchedule(samplers.build(spec)), seed=study.seed,
-                                 device=device, value_range=VALUE_RANGE, progress=None)
+                                 device=device, progress=None)
             hist = trainer.train().history
             secs = sorted(r["seconds"] for r in hist[args.warmup:])
             per_it = secs[len(secs) // 2]

@@ -40,7 +40,12 @@ from torch import Tensor, nn
 
 from ebmlab.cli import Diverged
 from ebmlab.config import NONNEG, POSITIVE, Bound, field
+from ebmlab.data.images import to_float
 from ebmlab.train.image import ImageTrainConfig, ImageTrainer, SamplerSchedule
+
+
+#: JEM's images and chains live in [-1, 1] (ToTensor, then Normalize(0.5, 0.5))
+VALUE_RANGE = (-1.0, 1.0)
 
 
 @dataclasses.dataclass
@@ -94,12 +99,6 @@ class LabelledImages(Protocol):
     y: Tensor
 
 
-def uint8_to_range(x: Tensor, value_range: tuple[float, float]) -> Tensor:
-    """x / 255 mapped linearly onto ``value_range`` (JEM: ToTensor then Normalize(0.5, 0.5))."""
-    lo, hi = value_range
-    return lo + (hi - lo) * x.float() / 255.0
-
-
 def pad_crop_flip(x: Tensor, pad: int, flip: bool, gen: torch.Generator) -> Tensor:
     """Per image: reflect-pad by ``pad``, crop back to the original size at a random offset, flip."""
     n, _, h, w = x.shape
@@ -129,8 +128,8 @@ class JEMTrainer(ImageTrainer):
     cfg: JEMTrainConfig
 
     def __init__(self, model: nn.Module, data: LabelledImages, cfg: JEMTrainConfig, samplers: SamplerSchedule, *,
-                 seed: int = 0, value_range: tuple[float, float] = (-1.0, 1.0), **kwargs):
-        super().__init__(model, data, cfg, samplers, seed=seed, value_range=value_range, **kwargs)
+                 seed: int = 0, **kwargs):
+        super().__init__(model, data, cfg, samplers, seed=seed, value_range=VALUE_RANGE, **kwargs)
         self.seed = seed
         if self.buffer is not None:
             self.buffer.reinit_in_place = True
@@ -142,12 +141,12 @@ class JEMTrainer(ImageTrainer):
 
     # -- data: JEM's transform for both training batches -----------------------------
     def to_float(self, x_uint8: Tensor) -> Tensor:
-        """Training transform: crop and flip (uint8 stays exact), then map to the value range."""
-        x = x_uint8.to(self.device)
+        """Training transform: k / 255 mapped to [-1, 1] (no dequantisation), then crop and flip."""
+        x = to_float(x_uint8.to(self.device), "symmetric")
         aug = self.cfg.data_augment
         if aug is not None:
-            x = pad_crop_flip(x.float(), aug.pad, aug.flip, self.gen)
-        return uint8_to_range(x, self.value_range)
+            x = pad_crop_flip(x, aug.pad, aug.flip, self.gen)
+        return x
 
     def labelled_batch(self, it: int) -> tuple[Tensor, Tensor]:
         """Batch ``it`` of the labelled stream: its own permutation per epoch."""
@@ -229,4 +228,4 @@ class JEMTrainer(ImageTrainer):
                                          "seed": self.restart_seed(n)}
 
 
-__all__ = ["JEMTrainConfig", "JEMTrainer", "PadCropFlipConfig", "pad_crop_flip", "uint8_to_range"]
+__all__ = ["JEMTrainConfig", "JEMTrainer", "PadCropFlipConfig", "pad_crop_flip", "VALUE_RANGE"]
