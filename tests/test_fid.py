@@ -271,3 +271,12 @@ def test_cli_weights_reports_where_or_how(no_weights, capsys):
     assert fidmod.main(["weights"]) == 2
     assert capsys.readouterr().err.startswith("error: FID Inception weights pt_inception-2015-12-05-6726825d.pth "
                                               "not found")
+
+
+def test_cli_reference_writes_the_cached_file_once(tmp_path, capsys):
+    args = ["reference", "--config", "{data: {name: digits8, size: 8}, extractor: inception_standin, n: 20, "
+            "device: cpu}", "--cache-dir", str(tmp_path)]
+    assert fidmod.main(args) == 0
+    files = list(tmp_path.glob("digits8-train-8px-inception_standin-*.npz"))
+    assert len(files) == 1 and f"{files[0]}: 20 images, 2048 features" in capsys.readouterr().out
+    assert FeatureStats.load(files[0]).extractor_id == "inception_standin:pool3:random-seed0:75px"

@@ -163,3 +163,23 @@ def test_whole_study_needs_dataset_and_run(capsys):
                  "--ref-dir", "y"]) == 2
     assert capsys.readouterr().err.strip() == \
         "error: --dataset and --run are required when the configuration is the whole study"
+
+
+@pytest.mark.parametrize("mode", ["record", "fail"])
+def test_a_diverging_cell_is_recorded_or_fails(tmp_path, capsys, mode):
+    cfg = dict(TINY, on_diverge=mode, train={**TINY["train"], "max_abs_energy": 1e-9},
+               datasets={"cifar10": {**TINY["datasets"]["cifar10"], "metrics": []}})
+    out = tmp_path / "run"
+    rc = main(["cell", "--config", json.dumps(cfg), "--dataset", "cifar10", "--run", "mala", "--out", str(out),
+               "--ref-dir", str(tmp_path / "ref")])
+    if mode == "fail":
+        assert rc == 3
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("diverged: iteration 0: loss=") and err.endswith("last good checkpoint: none")
+        assert not (out / "metrics.json").exists()
+    else:
+        assert rc == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["diverged"].startswith("iteration 0: ") and m["n_fid_samples"] == 0
+        row = table_rows([m], "smoke")[0]
+        assert row["diverged"] == "yes" and row["verdict"] == "no Inception FID in this profile"

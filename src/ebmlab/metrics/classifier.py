@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebmlab.cli import add_config_args, guarded, resolve
+from ebmlab.cli import add_config_args, guarded, resolve, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, check, field, to_dict
 from ebmlab.data.images import LUMA, ImageDataConfig, file_sha256, load_images, split_indices
 
@@ -189,14 +189,6 @@ def train_classifier(data_cfg: ImageDataConfig, out, *, device="cpu", seed: int 
     return metrics
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA device is available")
-    return torch.device(choice)
-
-
 @guarded
 def main(argv: list[str] | None = None) -> int | None:
     p = argparse.ArgumentParser(prog="python -m ebmlab.metrics.classifier", description=__doc__.split("\n\n")[0])
@@ -207,7 +199,7 @@ def main(argv: list[str] | None = None) -> int | None:
     args = p.parse_args(argv)
     job = resolve(args, ClassifierJob)
     torch.set_num_threads(job.threads)
-    m = train_classifier(job.data, args.out, device=_device(job.device), seed=job.seed, config=job.classifier)
+    m = train_classifier(job.data, args.out, device=resolve_device(job.device), seed=job.seed, config=job.classifier)
     print(f"{args.out}: hold-out accuracy {m['holdout_accuracy']:.4f} on {m['n_holdout']} images")
     return 0
 

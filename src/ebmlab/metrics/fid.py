@@ -458,10 +458,8 @@ def cmd_reference(args) -> None:
     from ebmlab.cli import resolve
     job = resolve(args, ReferenceJob)
     torch.set_num_threads(job.threads)
-    device = "cuda" if job.device == "auto" and torch.cuda.is_available() else ("cpu" if job.device == "auto"
-                                                                                else job.device)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA device is available")
+    from ebmlab.cli import resolve_device
+    device = resolve_device(job.device)
     ex = build_extractor(job.extractor, weights=job.weights, device=device, seed=job.seed)
     stats = reference_stats(ex, job.data, args.cache_dir, job.n, seed=job.seed, batch_size=job.batch_size)
     print(f"{reference_path(ex, job.data, args.cache_dir, job.n, seed=job.seed)}: {stats.n} images, "
