@@ -12,6 +12,7 @@
 include: "workflow/rules/common.smk"
 include: "workflow/rules/gmm.smk"
 include: "workflow/rules/table4_1.smk"
+include: "workflow/rules/jem.smk"
 
 
 rule all:

@@ -396,4 +396,17 @@ def check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def run_of(study: Any, label: str, shared_cls: type, run_cls: type, runs: str = "samplers",
+           spec: str = "sampler") -> Any:
+    """One run's slice of a study: the fields of ``shared_cls`` plus ``label`` and its own spec.
+
+    ``getattr(study, runs)`` maps run labels to specs; an unknown label is a one-line ConfigError.
+    """
+    table = getattr(study, runs)
+    if label not in table:
+        raise ConfigError(f"unknown run {label!r} (this study has {', '.join(table)})")
+    shared = {f.name: getattr(study, f.name) for f in dataclasses.fields(shared_cls)}
+    return run_cls(**shared, label=label, **{spec: table[label]})
+
+
 Validator = Callable[[Any], None]

@@ -28,7 +28,7 @@ import torch
 
 from ebmlab import samplers
 from ebmlab.cli import add_config_args, guarded, require_file
-from ebmlab.config import UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
+from ebmlab.config import UNIT, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.toy import GaussianMixtureConfig, gaussian_mixture
 from ebmlab.diagnostics import rhat, split_rhat
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -96,10 +96,7 @@ class GMMStudy(GMMShared):
         check(len(self.samplers) > 0, "samplers must name at least one run")
 
     def run(self, label: str) -> "GMMRun":
-        if label not in self.samplers:
-            raise ConfigError(f"unknown run {label!r} (this study has {', '.join(self.samplers)})")
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(GMMShared)}
-        return GMMRun(**shared, label=label, sampler=self.samplers[label])
+        return run_of(self, label, GMMShared, GMMRun)
 
 
 @dataclasses.dataclass

@@ -31,8 +31,9 @@ class JobResources:
 def study_sections() -> dict[str, type]:
     """Section name -> config dataclass of every study the workflow knows."""
     from ebmlab.gmm import GMMStudy
+    from ebmlab.jem import JEMStudy
     from ebmlab.table4_1 import Table41Study
-    return {"gmm": GMMStudy, "table4_1": Table41Study}
+    return {"gmm": GMMStudy, "table4_1": Table41Study, "jem": JEMStudy, "jem_mnist": JEMStudy}
 
 
 def params_schema() -> dict:

@@ -18,6 +18,7 @@ from ebmlab.config import ConfigError, Registry, Tagged, TaggedType, check, from
 from ebmlab.models.cnn import CNNConfig, CNNEnergy
 from ebmlab.models.igebm import IGEBM, IGEBMConfig
 from ebmlab.models.mlp import MLPConfig, MLPEnergy
+from ebmlab.models.wrn import WideResNetEnergy, WRNConfig
 
 #: registry of model configs, for config fields ``model: {name: ..., ...}``
 REGISTRY = Registry("model")
@@ -48,6 +49,7 @@ def _image(cls):
 register("mlp", MLPConfig, _mlp)
 register("igebm", IGEBMConfig, _image(IGEBM))
 register("cnn", CNNConfig, _image(CNNEnergy))
+register("wrn", WRNConfig, _image(WideResNetEnergy))
 
 #: annotation for a config field that holds a model specification
 ModelSpec = TaggedType(REGISTRY)
@@ -65,5 +67,5 @@ def build_model(spec: Tagged | dict, in_shape: tuple[int, ...] | None = None) ->
     return _BUILDERS[spec.name](spec.config, in_shape)
 
 
-__all__ = ["MLPEnergy", "MLPConfig", "IGEBM", "IGEBMConfig", "CNNEnergy", "CNNConfig",
+__all__ = ["MLPEnergy", "MLPConfig", "IGEBM", "IGEBMConfig", "CNNEnergy", "CNNConfig", "WideResNetEnergy", "WRNConfig",
            "REGISTRY", "ModelSpec", "build_model", "register"]

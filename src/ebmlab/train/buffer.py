@@ -8,6 +8,10 @@ policies cover the two code bases the papers build on:
 
 * ``add``: newest replaces oldest (a FIFO of ``capacity`` states; IGEBM);
 * ``replace``: write the chains' end states back where their starts were drawn (JEM).
+
+With ``reinit_in_place`` a re-initialised draw keeps the slot it was drawn from, so
+``replace`` writes its chain's end state back there (JEM overwrites a random stored
+state this way); without it the fresh chain's end state is appended.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ ReinitFn = Callable[[int], Tensor]
 
 
 class ReplayBuffer:
-    def __init__(self, capacity: int, device: str | torch.device = "cpu"):
+    def __init__(self, capacity: int, device: str | torch.device = "cpu", reinit_in_place: bool = False):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
+        self.reinit_in_place = reinit_in_place
         self.device = torch.device(device)
         self.data: Tensor | None = None
         self.size = 0  # states stored
@@ -70,8 +75,9 @@ class ReplayBuffer:
                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Draw ``n`` start points.
 
-        Returns ``(x, idx, fresh)``: the states, their buffer slots (-1 for fresh ones)
-        and a boolean mask of the starts that came from ``reinit_fn``.
+        Returns ``(x, idx, fresh)``: the states, their buffer slots (-1 for fresh ones,
+        unless ``reinit_in_place`` keeps a re-initialised draw's slot) and a boolean mask
+        of the starts that came from ``reinit_fn``.
         """
         gen_device = generator.device if generator is not None else torch.device("cpu")
         if self.size == 0:
@@ -83,7 +89,8 @@ class ReplayBuffer:
         fresh = idx < 0
         if reinit_prob > 0:
             fresh = fresh | (torch.rand((n,), generator=generator, device=gen_device) < reinit_prob)
-        idx = torch.where(fresh, torch.full_like(idx, -1), idx)
+        if not self.reinit_in_place:
+            idx = torch.where(fresh, torch.full_like(idx, -1), idx)
         n_fresh = int(fresh.sum())
         if self.size == 0:
             x = reinit_fn(n)
