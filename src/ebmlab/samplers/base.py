@@ -51,6 +51,17 @@ class Target:
             (g,) = torch.autograd.grad(e.sum(), xg)
         return e.detach(), g.detach()
 
+    def run_chain(self, sampler: "Sampler", state: "State", n_steps: int, generator: torch.Generator | None,
+                  diag: dict[str, list[Tensor]], progress: bool | None, desc: str) -> "State | None":
+        """Optional fast path for ``n_steps`` plain transitions (no callback, no trace).
+
+        An engine may run the sampler's own ``step`` in a compiled loop here; it must
+        draw the same random numbers in the same order, append per-step diagnostics
+        (0-d tensors or 1-d chunks) to ``diag`` and count its evaluations. ``None``
+        means "not handled": the sampler then steps one transition at a time.
+        """
+        return None
+
 
 def as_target(energy: EnergyFn | Target) -> Target:
     return energy if isinstance(energy, Target) else Target(energy)
@@ -89,12 +100,31 @@ def per_chain(v: Tensor, like: Tensor) -> Tensor:
     return v.reshape(v.shape[0], *([1] * (like.dim() - 1)))
 
 
-def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+class DrawSource:
+    """Stands in for a ``torch.Generator`` in the draws below (see ebmlab.engine.chain):
+    hands out or records the random tensors a transition uses, in order."""
+
+    def normal(self, shape: torch.Size, like: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def uniform(self, shape: torch.Size, like: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+def randn_like(x: Tensor, generator: torch.Generator | DrawSource | None) -> Tensor:
+    if isinstance(generator, DrawSource):
+        return generator.normal(x.shape, x)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-def rand_chains(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.rand((x.shape[0],), generator=generator, device=x.device, dtype=x.dtype)
+def uniform_like(x: Tensor, generator: torch.Generator | DrawSource | None) -> Tensor:
+    if isinstance(generator, DrawSource):
+        return generator.uniform(x.shape, x)
+    return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def rand_chains(x: Tensor, generator: torch.Generator | DrawSource | None) -> Tensor:
+    return uniform_like(x.new_empty((x.shape[0],)), generator)
 
 
 def clip_grad(g: Tensor, clip: float | None) -> Tensor:
@@ -109,7 +139,7 @@ def mh_accept(log_alpha: Tensor, generator: torch.Generator | None) -> tuple[Ten
     """Metropolis-Hastings decision per chain: (accepted mask, acceptance probability)."""
     log_alpha = torch.nan_to_num(log_alpha, nan=-math.inf)
     prob = log_alpha.clamp(max=0.0).exp()
-    u = torch.rand(log_alpha.shape, generator=generator, device=log_alpha.device, dtype=log_alpha.dtype)
+    u = uniform_like(log_alpha, generator)
     return u < prob, prob
 
 
@@ -123,6 +153,8 @@ class Sampler:
     name: ClassVar[str]
     Config: ClassVar[type]
     needs_grad: ClassVar[bool] = True
+    #: has a Metropolis test, so engines keep its energies at fp32 accuracy
+    metropolis: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None:
@@ -167,6 +199,11 @@ class Sampler:
         state = self.init(target, x0.detach().clone())
         diag: dict[str, list[Tensor]] = defaultdict(list)
         kept: list[Tensor] = []
+        fast = None
+        if callback is None and not keep_trace and n_steps > 0:
+            fast = target.run_chain(self, state, n_steps, generator, diag, progress, desc or self.name)
+        if fast is not None:
+            state, n_steps = fast, 0
         for t in progress_range(n_steps, desc=desc or self.name, enabled=progress):
             state = self.step(target, state, generator, diag)
             if callback is not None:
@@ -179,7 +216,7 @@ class Sampler:
         return SampleResult(
             x=state.x,
             energy=state.energy,
-            diagnostics={k: torch.stack(v) for k, v in diag.items()},
+            diagnostics={k: torch.cat([t.reshape(-1) for t in v]) for k, v in diag.items()},
             trace=torch.stack(kept) if keep_trace and kept else None,
             n_energy_evals=target.n_energy_evals - e0,
             n_grad_evals=target.n_grad_evals - g0,
