@@ -118,6 +118,12 @@ class GMMRun(GMMShared):
 
 # ---------------------------------------------------------------------------
 
+def load_study(args) -> GMMStudy:
+    """The whole study from --params/--section or --config, plus --set overrides."""
+    from ebmlab.cli import raw_config
+    return from_dict(GMMStudy, raw_config(args))
+
+
 def _load_run(args) -> GMMRun:
     """A run config from a whole study (--params/--section + --run) or from a run slice."""
     from ebmlab.cli import raw_config

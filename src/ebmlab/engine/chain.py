@@ -103,6 +103,11 @@ def _batched_draws_equal(sig, device, gen: torch.Generator | None, k: int = 3) -
         gen.set_state(state)
 
 
+#: inductor settings for the chunks: tensor shapes never change inside a run, so the
+#: per-call size/stride assertions of the generated wrapper are pure overhead
+INDUCTOR_OPTIONS = {"size_asserts": False}
+
+
 def set_recompile_limit(n: int = 64) -> None:
     """Each sampler configuration is its own compiled graph of the same Python code;
     raise dynamo's per-code-object cache limit (8) so a process may hold many."""
@@ -122,11 +127,12 @@ class CompiledChain:
     epoch are just new inputs. ``compile=False`` runs the same chunks eagerly (tests).
     """
 
-    def __init__(self, chunk: int = 16, compile: bool = True):
+    def __init__(self, chunk: int = 16, compile: bool = True, options: dict | None = None):
         if chunk < 1:
             raise ValueError("chunk must be >= 1")
         self.chunk = chunk
         self.compile = compile
+        self.options = dict(INDUCTOR_OPTIONS if options is None else options)
         # one compiled function per sampler object and plan; samplers live as long as a run
         self._cache: weakref.WeakKeyDictionary[Sampler, dict[Any, Callable]] = weakref.WeakKeyDictionary()
 
@@ -150,7 +156,7 @@ class CompiledChain:
 
         if self.compile:
             set_recompile_limit()
-            chunk = torch.compile(chunk, fullgraph=True, dynamic=False)
+            chunk = torch.compile(chunk, fullgraph=True, dynamic=False, options=self.options)
         per[key] = chunk
         return chunk
 

@@ -166,16 +166,25 @@ def pack(model: nn.Module) -> Tensor:
     return torch.frombuffer(bytearray(blob), dtype=torch.uint8)
 
 
-def energy_grad(blob: Tensor, x: Tensor, want_grad: bool = True, fwd_passes: int = 1,
-                bwd_passes: int = 1) -> tuple[Tensor, Tensor]:
-    """Run the kernel: energies (n,) and input gradients (n, in_dim) of fp32 points ``x``."""
+# --- the torch operator ---------------------------------------------------------------
+# Defined with torch.library.Library rather than the custom_op decorator: the dispatcher
+# then calls the implementation directly (measured ~8.6 vs ~15 us per call for 16 points;
+# the compiled chunks call it once per transition).
+
+_LIB = torch.library.Library("ebmlab", "DEF")
+_LIB.define("mlp_energy_grad(Tensor x, Tensor blob, bool want_grad, int fwd_passes, int bwd_passes)"
+            " -> (Tensor, Tensor)")
+
+
+def _op_cpu(x: Tensor, blob: Tensor, want_grad: bool, fwd_passes: int, bwd_passes: int):
     lib = _library()
     if lib is None:
         raise RuntimeError("the AMX kernel is not available on this machine")
-    x = x.detach().to(torch.float32).contiguous()
+    if x.dtype != torch.float32 or not x.is_contiguous():
+        x = x.to(torch.float32).contiguous()
     n = x.shape[0]
     e = torch.empty(n, dtype=torch.float32)
-    g = torch.empty_like(x) if want_grad else torch.empty(0, x.shape[1])
+    g = torch.empty_like(x) if want_grad else x.new_empty((0, x.shape[1]))
     rc = lib.ebm_mlp_blob(blob.data_ptr(), n, x.data_ptr(), e.data_ptr(), g.data_ptr() if want_grad else None,
                           int(want_grad), fwd_passes, bwd_passes)
     if rc != 0:
@@ -183,18 +192,19 @@ def energy_grad(blob: Tensor, x: Tensor, want_grad: bool = True, fwd_passes: int
     return e, g
 
 
-# --- the torch operator ---------------------------------------------------------------
-
-@torch.library.custom_op("ebmlab::mlp_energy_grad", mutates_args=())
-def mlp_energy_grad_op(x: Tensor, blob: Tensor, want_grad: bool, fwd_passes: int,
-                       bwd_passes: int) -> tuple[Tensor, Tensor]:
-    return energy_grad(blob, x, want_grad, fwd_passes, bwd_passes)
+_LIB.impl("mlp_energy_grad", _op_cpu, "CPU")
 
 
-@mlp_energy_grad_op.register_fake
-def _(x, blob, want_grad, fwd_passes, bwd_passes):
-    g = torch.empty_like(x) if want_grad else x.new_empty(0, x.shape[1])
+@torch.library.register_fake("ebmlab::mlp_energy_grad")
+def _op_fake(x, blob, want_grad, fwd_passes, bwd_passes):
+    g = torch.empty_like(x) if want_grad else x.new_empty((0, x.shape[1]))
     return x.new_empty(x.shape[0]), g
+
+
+def energy_grad(blob: Tensor, x: Tensor, want_grad: bool = True, fwd_passes: int = 1,
+                bwd_passes: int = 1) -> tuple[Tensor, Tensor]:
+    """Run the kernel: energies (n,) and input gradients (n, in_dim) of the points ``x``."""
+    return _op_cpu(x.detach(), blob, want_grad, fwd_passes, bwd_passes)
 
 
 def tune_allocator() -> None:

@@ -73,7 +73,7 @@ static inline __m512 recip_ps(__m512 d) {
 }
 
 /* activation value and slope */
-static inline void act_ps(int act, __m512 z, __m512 *a, __m512 *d) {
+static inline __attribute__((always_inline)) void act_ps(int act, __m512 z, __m512 *a, __m512 *d) {
     const __m512 one = _mm512_set1_ps(1.0f);
     switch (act) {
     case ACT_SILU: {
@@ -136,52 +136,51 @@ typedef struct {
     uint16_t *dhi[2], *dlo[2]; /* delta ping-pong, bf16 hi/lo, BM x hmax */
     float *eacc;               /* BM x 16 partial energies */
     float *gacc;               /* BM x in_dim x 16 partial gradients */
-    float patch[32 * 32];      /* one 32 x 32 product patch */
+    float patch[2][32 * 32] __attribute__((aligned(64))); /* two 32 x 32 product patches */
 } block_t;
 
 enum { EPI_FWD_HIDDEN, EPI_FWD_LAST, EPI_BWD_HIDDEN, EPI_BWD_FIRST };
 
-/* delta_L = w_out * d_L (cols j..j+15 of row r), as the A operand of the first backward product,
- * or straight into the gradient accumulators when L = 1 */
-static inline void last_layer_slope(block_t *b, int r, int j, __m512 a, __m512 d, int H) {
-    __m512 w = _mm512_loadu_ps(b->w_out + j);
-    __m512 *ea = (__m512 *)(b->eacc + r * 16);
-    *ea = _mm512_fmadd_ps(a, w, *ea);
-    if (!b->want_grad) return;
-    __m512 v = _mm512_mul_ps(w, d);
-    if (b->L > 1) {
-        split_store(v, b->dhi[0] + (size_t)r * H + j, b->bwd_passes == 3 ? b->dlo[0] + (size_t)r * H + j : NULL);
-    } else {
-        for (int k = 0; k < b->in_dim; k++) {
-            __m512 *ga = (__m512 *)(b->gacc + (r * b->in_dim + k) * 16);
-            *ga = _mm512_fmadd_ps(v, _mm512_loadu_ps(b->w1t + (size_t)k * H + j), *ga);
-        }
-    }
-}
-
-/* apply the epilogue to the 32 x 32 patch at columns nc..nc+31 of layer `layer` (width N) */
-static inline void epilogue(block_t *b, int kind, int layer, int N, int nc, int pp) {
+/* apply the epilogue to the 32 x 32 patch at columns nc..nc+31 of layer `layer` (width N).
+ * kind and act are compile-time constants at every call (the kernel is specialised). */
+static inline __attribute__((always_inline)) void epilogue(block_t *b, const int kind, const int act, int layer,
+                                                           int N, int nc, int pp, const float *patch) {
+    const int in_dim = b->in_dim, lo = (kind <= EPI_FWD_LAST ? b->fwd_passes : b->bwd_passes) == 3;
+    float *restrict slopes = b->slopes[layer];
+    const float *restrict bias = b->bias[layer];
+    const float *restrict w_out = b->w_out;
+    const float *restrict w1t = b->w1t;
+    uint16_t *restrict ahi = kind == EPI_FWD_HIDDEN ? b->act_hi[layer] : b->dhi[kind == EPI_FWD_LAST ? 0 : pp];
+    uint16_t *restrict alo = kind == EPI_FWD_HIDDEN ? b->act_lo[layer] : b->dlo[kind == EPI_FWD_LAST ? 0 : pp];
+    float *restrict eacc = b->eacc, *restrict gacc = b->gacc;
+    const int want_grad = b->want_grad;
     for (int r = 0; r < 32; r++) {
         for (int h = 0; h < 32; h += 16) {
-            int j = nc + h;
-            __m512 c = _mm512_load_ps(b->patch + r * 32 + h);
-            size_t o = (size_t)r * N + j;
+            const int j = nc + h;
+            const size_t o = (size_t)r * N + j;
+            __m512 c = _mm512_load_ps(patch + r * 32 + h);
             if (kind == EPI_FWD_HIDDEN || kind == EPI_FWD_LAST) {
                 __m512 a, d;
-                act_ps(b->act, _mm512_add_ps(c, _mm512_loadu_ps(b->bias[layer] + j)), &a, &d);
-                _mm512_store_ps(b->slopes[layer] + o, d);
-                if (kind == EPI_FWD_HIDDEN)
-                    split_store(a, b->act_hi[layer] + o, b->fwd_passes == 3 ? b->act_lo[layer] + o : NULL);
-                else
-                    last_layer_slope(b, r, j, a, d, N);
-            } else {
-                __m512 v = _mm512_mul_ps(c, _mm512_load_ps(b->slopes[layer] + o));
-                if (kind == EPI_BWD_HIDDEN) {
-                    split_store(v, b->dhi[pp] + o, b->bwd_passes == 3 ? b->dlo[pp] + o : NULL);
+                act_ps(act, _mm512_add_ps(c, _mm512_loadu_ps(bias + j)), &a, &d);
+                _mm512_store_ps(slopes + o, d);
+                if (kind == EPI_FWD_HIDDEN) {
+                    split_store(a, ahi + o, lo ? alo + o : NULL);
                 } else {
-                    for (int k = 0; k < b->in_dim; k++) {
-                        __m512 *ga = (__m512 *)(b->gacc + (r * b->in_dim + k) * 16);
-                        *ga = _mm512_fmadd_ps(v, _mm512_loadu_ps(b->w1t + (size_t)k * N + j), *ga);
+                    /* energy partials, and delta_L = w_out * d_L as the first backward operand */
+                    __m512 w = _mm512_loadu_ps(w_out + j);
+                    _mm512_store_ps(eacc + r * 16, _mm512_fmadd_ps(a, w, _mm512_load_ps(eacc + r * 16)));
+                    if (want_grad)
+                        split_store(_mm512_mul_ps(w, d), ahi + o, b->bwd_passes == 3 ? alo + o : NULL);
+                }
+            } else {
+                __m512 v = _mm512_mul_ps(c, _mm512_load_ps(slopes + o));
+                if (kind == EPI_BWD_HIDDEN) {
+                    split_store(v, ahi + o, lo ? alo + o : NULL);
+                } else {
+                    for (int k = 0; k < in_dim; k++) {
+                        float *ga = gacc + (r * in_dim + k) * 16;
+                        _mm512_store_ps(ga, _mm512_fmadd_ps(v, _mm512_loadu_ps(w1t + (size_t)k * N + j),
+                                                            _mm512_load_ps(ga)));
                     }
                 }
             }
@@ -190,10 +189,12 @@ static inline void epilogue(block_t *b, int kind, int layer, int N, int nc, int 
 }
 
 /* C (32 x N) = A (32 x K, bf16, row stride K) B (packed K x N), one 32-column panel at a
- * time, each panel handed to the epilogue while it is in L1. passes 3 adds Alo Bhi + Ahi Blo. */
-static void gemm_block(block_t *b, int K, int N, const uint16_t *Ahi, const uint16_t *Alo,
+ * time, each panel handed to the epilogue while it is in L1. passes 3 adds Alo Bhi + Ahi Blo.
+ * The epilogue of panel p-1 sits between the tile products of panel p and their stores,
+ * so the out-of-order core runs the AVX-512 epilogue while the AMX unit multiplies. */
+static inline __attribute__((always_inline)) void gemm_block(block_t *b, int K, int N, const uint16_t *Ahi, const uint16_t *Alo,
                        const uint16_t *Bhi, const uint16_t *Blo, int passes,
-                       int kind, int layer, int pp) {
+                       const int kind, const int act, int layer, int pp) {
     const int nt = N / 16;
     for (int nc = 0; nc < N; nc += 32) {
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
@@ -218,12 +219,15 @@ static void gemm_block(block_t *b, int K, int N, const uint16_t *Ahi, const uint
                 _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
             }
         }
-        _tile_stored(0, b->patch, 128);
-        _tile_stored(1, b->patch + 16, 128);
-        _tile_stored(2, b->patch + 16 * 32, 128);
-        _tile_stored(3, b->patch + 16 * 32 + 16, 128);
-        epilogue(b, kind, layer, N, nc, pp);
+        const int q = (nc / 32) & 1;
+        if (nc > 0) epilogue(b, kind, act, layer, N, nc - 32, pp, b->patch[1 - q]);
+        float *patch = b->patch[q];
+        _tile_stored(0, patch, 128);
+        _tile_stored(1, patch + 16, 128);
+        _tile_stored(2, patch + 16 * 32, 128);
+        _tile_stored(3, patch + 16 * 32 + 16, 128);
     }
+    epilogue(b, kind, act, layer, N, N - 32, pp, b->patch[((N - 32) / 32) & 1]);
 }
 
 /* Arguments (arrays contiguous, fp32 unless said otherwise):
@@ -235,13 +239,14 @@ static void gemm_block(block_t *b, int K, int N, const uint16_t *Ahi, const uint
  *   out: e (n), g (n x in_dim, when want_grad)
  * Returns 0, -1 for unsupported shapes, -2 when out of memory.
  */
-int ebm_mlp_energy_grad(int64_t n, int in_dim, int L, const int *widths, const float *x, float inv_scale,
-                        const float *w1t, const float *const *bias,
-                        const uint16_t *const *fwd_hi, const uint16_t *const *fwd_lo,
-                        const uint16_t *const *bwd_hi, const uint16_t *const *bwd_lo,
-                        const float *w_out, float b_out,
-                        int act, int fwd_passes, int bwd_passes, int want_grad,
-                        float *e_out, float *g_out) {
+static inline __attribute__((always_inline)) int
+mlp_impl(int64_t n, int in_dim, int L, const int *widths, const float *x, float inv_scale,
+         const float *w1t, const float *const *bias,
+         const uint16_t *const *fwd_hi, const uint16_t *const *fwd_lo,
+         const uint16_t *const *bwd_hi, const uint16_t *const *bwd_lo,
+         const float *w_out, float b_out,
+         const int act, int fwd_passes, int bwd_passes, int want_grad,
+         float *e_out, float *g_out) {
     if (L < 1 || L > MAXL || in_dim < 1 || in_dim > 16) return -1;
     int hmax = 0;
     size_t tot = 0;
@@ -272,6 +277,7 @@ int ebm_mlp_energy_grad(int64_t n, int in_dim, int L, const int *widths, const f
 #undef TAKE
     b->L = L; b->in_dim = in_dim; b->act = act; b->fwd_passes = fwd_passes; b->bwd_passes = bwd_passes;
     b->want_grad = want_grad; b->widths = widths; b->bias = bias; b->w_out = w_out; b->w1t = w1t;
+    (void)b->act;
     const int H1 = widths[0];
     if (L > 1) config_tiles();
 
@@ -279,39 +285,60 @@ int ebm_mlp_energy_grad(int64_t n, int in_dim, int L, const int *widths, const f
         const int rows = (int)((n - r0) < BM ? (n - r0) : BM);
         memset(b->eacc, 0, sizeof(float) * BM * 16);
         memset(b->gacc, 0, sizeof(float) * BM * 16 * in_dim);
-        /* layer 1 on AVX-512 (padded rows use x = 0) */
-        for (int r = 0; r < BM; r++) {
-            __m512 xs[16];
-            for (int k = 0; k < in_dim; k++)
-                xs[k] = _mm512_set1_ps(r < rows ? x[(r0 + r) * in_dim + k] * inv_scale : 0.0f);
-            for (int j = 0; j < H1; j += 16) {
-                __m512 z = _mm512_loadu_ps(bias[0] + j);
+        /* layer 1 on AVX-512 (padded rows use x = 0); with L = 1 it is also the last layer */
+        {
+            float *restrict slopes = b->slopes[0];
+            uint16_t *restrict ahi = L > 1 ? b->act_hi[0] : b->dhi[0];
+            uint16_t *restrict alo = L > 1 ? b->act_lo[0] : b->dlo[0];
+            const float *restrict b1 = bias[0];
+            const int lo = fwd_passes == 3;
+            for (int r = 0; r < BM; r++) {
+                __m512 xs[16];
                 for (int k = 0; k < in_dim; k++)
-                    z = _mm512_fmadd_ps(xs[k], _mm512_loadu_ps(w1t + (size_t)k * H1 + j), z);
-                __m512 a, d;
-                act_ps(act, z, &a, &d);
-                size_t o = (size_t)r * H1 + j;
-                _mm512_store_ps(b->slopes[0] + o, d);
-                if (L > 1) split_store(a, b->act_hi[0] + o, fwd_passes == 3 ? b->act_lo[0] + o : NULL);
-                else last_layer_slope(b, r, j, a, d, H1);
+                    xs[k] = _mm512_set1_ps(r < rows ? x[(r0 + r) * in_dim + k] * inv_scale : 0.0f);
+                for (int j = 0; j < H1; j += 16) {
+                    __m512 z = _mm512_loadu_ps(b1 + j);
+                    for (int k = 0; k < in_dim; k++)
+                        z = _mm512_fmadd_ps(xs[k], _mm512_loadu_ps(w1t + (size_t)k * H1 + j), z);
+                    __m512 a, d;
+                    act_ps(act, z, &a, &d);
+                    const size_t o = (size_t)r * H1 + j;
+                    _mm512_store_ps(slopes + o, d);
+                    if (L > 1) {
+                        split_store(a, ahi + o, lo ? alo + o : NULL);
+                    } else {
+                        __m512 w = _mm512_loadu_ps(w_out + j);
+                        _mm512_store_ps(b->eacc + r * 16, _mm512_fmadd_ps(a, w, _mm512_load_ps(b->eacc + r * 16)));
+                        __m512 v = _mm512_mul_ps(w, d);
+                        for (int k = 0; k < in_dim; k++) {
+                            float *ga = b->gacc + (r * in_dim + k) * 16;
+                            _mm512_store_ps(ga, _mm512_fmadd_ps(v, _mm512_loadu_ps(w1t + (size_t)k * H1 + j),
+                                                                _mm512_load_ps(ga)));
+                        }
+                    }
+                }
             }
         }
         /* hidden-to-hidden layers on AMX; the last one also accumulates E and delta_L */
-        for (int i = 1; i < L; i++)
+        for (int i = 1; i < L - 1; i++)
             gemm_block(b, widths[i - 1], widths[i], b->act_hi[i - 1], b->act_lo[i - 1], fwd_hi[i - 1],
-                       fwd_passes == 3 ? fwd_lo[i - 1] : NULL, fwd_passes,
-                       i == L - 1 ? EPI_FWD_LAST : EPI_FWD_HIDDEN, i, 0);
+                       fwd_lo[i - 1], fwd_passes, EPI_FWD_HIDDEN, act, i, 0);
+        if (L > 1)
+            gemm_block(b, widths[L - 2], widths[L - 1], b->act_hi[L - 2], b->act_lo[L - 2], fwd_hi[L - 2],
+                       fwd_lo[L - 2], fwd_passes, EPI_FWD_LAST, act, L - 1, 0);
         for (int r = 0; r < rows; r++)
             e_out[r0 + r] = _mm512_reduce_add_ps(_mm512_load_ps(b->eacc + r * 16)) + b_out;
         if (!want_grad) continue;
         /* backward products, ping-ponging the delta buffers */
         int src = 0;
-        for (int i = L - 1; i >= 1; i--) {
+        for (int i = L - 1; i >= 2; i--) {
             gemm_block(b, widths[i], widths[i - 1], b->dhi[src], b->dlo[src], bwd_hi[i - 1],
-                       bwd_passes == 3 ? bwd_lo[i - 1] : NULL, bwd_passes,
-                       i == 1 ? EPI_BWD_FIRST : EPI_BWD_HIDDEN, i - 1, 1 - src);
+                       bwd_lo[i - 1], bwd_passes, EPI_BWD_HIDDEN, act, i - 1, 1 - src);
             src = 1 - src;
         }
+        if (L > 1)
+            gemm_block(b, widths[1], widths[0], b->dhi[src], b->dlo[src], bwd_hi[0],
+                       bwd_lo[0], bwd_passes, EPI_BWD_FIRST, act, 0, 1 - src);
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < in_dim; k++)
                 g_out[(r0 + r) * in_dim + k] =
@@ -321,6 +348,26 @@ int ebm_mlp_energy_grad(int64_t n, int in_dim, int L, const int *widths, const f
     free(ws);
     return 0;
 }
+
+/* one specialised copy of the kernel per activation (the activation is in the inner loops) */
+#define MLP_ARGS n, in_dim, L, widths, x, inv_scale, w1t, bias, fwd_hi, fwd_lo, bwd_hi, bwd_lo, w_out, b_out
+int ebm_mlp_energy_grad(int64_t n, int in_dim, int L, const int *widths, const float *x, float inv_scale,
+                        const float *w1t, const float *const *bias,
+                        const uint16_t *const *fwd_hi, const uint16_t *const *fwd_lo,
+                        const uint16_t *const *bwd_hi, const uint16_t *const *bwd_lo,
+                        const float *w_out, float b_out,
+                        int act, int fwd_passes, int bwd_passes, int want_grad,
+                        float *e_out, float *g_out) {
+    switch (act) {
+    case ACT_SILU: return mlp_impl(MLP_ARGS, ACT_SILU, fwd_passes, bwd_passes, want_grad, e_out, g_out);
+    case ACT_RELU: return mlp_impl(MLP_ARGS, ACT_RELU, fwd_passes, bwd_passes, want_grad, e_out, g_out);
+    case ACT_LEAKY: return mlp_impl(MLP_ARGS, ACT_LEAKY, fwd_passes, bwd_passes, want_grad, e_out, g_out);
+    case ACT_TANH: return mlp_impl(MLP_ARGS, ACT_TANH, fwd_passes, bwd_passes, want_grad, e_out, g_out);
+    case ACT_ELU: return mlp_impl(MLP_ARGS, ACT_ELU, fwd_passes, bwd_passes, want_grad, e_out, g_out);
+    default: return -1;
+    }
+}
+#undef MLP_ARGS
 
 /* The same, with every weight in one byte buffer laid out by ebmlab/engine/native.py
  * (offsets in bytes from the start of the buffer). */
