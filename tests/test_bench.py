@@ -16,7 +16,7 @@ def test_gmm_bench_smoke(tmp_path):
               "--naive-steps", "10", "--check-steps", "30", "--set", "engine=closed_form", "--out", str(out))
     assert r.returncode == 0, r.stderr
     text = out.read_text()
-    assert text == r.stdout
+    assert r.stdout == text + f"wrote {out}\n"
     rows = [line.split() for line in text.splitlines() if line.strip().startswith(("sgld", "mala"))]
     assert len(rows) == 4  # one timing row and one check row per sampler
     assert all(row[-1] == "PASS" for row in rows[2:])
@@ -32,3 +32,17 @@ def test_gmm_bench_bad_input(args, message):
     r = bench("gmm", "--params", "params/smoke.yaml", *args)
     assert r.returncode == 2
     assert r.stderr.strip() == message and r.stdout == ""
+
+
+def test_image_bench_all_smoke_on_cpu(tmp_path):
+    r = bench("all", "--smoke", "--device", "cpu", "--out-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    files = list(tmp_path.glob("*_smoke.txt"))
+    assert len(files) == 1
+    text = files[0].read_text()
+    for needle in ("== sampling", "naive eager fp32", "bf16 channels-last", "Equality checks", "== train_step",
+                   "s/iteration", "== fid"):
+        assert needle in text, needle
+    checks = [line.split()[-1] for line in text.splitlines() if line.startswith(("fp32 channels", "bf16 channels"))
+              and line.split()[-1] in ("PASS", "FAIL")]
+    assert checks == ["PASS", "PASS"]

@@ -182,9 +182,76 @@ def test_compiled_chunks_agree_with_the_eager_chain():
 def test_bf16_gradients_keep_mala_statistics():
     from ebmlab.bench.gmm import sample_check
     model = mlp((128, 128))
-    x0 = 10 * torch.randn(1000, 2, generator=torch.Generator().manual_seed(3))
+    x0 = 10 * torch.randn(400, 2, generator=torch.Generator().manual_seed(3))
     sampler = samplers.build("mala", step_size=0.05)
     c = sample_check(sampler, model, Target(model),
-                     MLPTarget(model, "bfloat16", kernel="amx", exact_energy=True), x0, 100, seed=7)
+                     MLPTarget(model, "bfloat16", kernel="amx", exact_energy=True), x0, 40, seed=7)
     assert c["ok"], c
     assert abs(c["accept_naive"] - c["accept_engine"]) <= 0.01
+
+
+def test_traces_after_burn_in_use_the_fast_path_before_it():
+    model = mlp((16, 16))
+    x0 = torch.randn(8, 2, generator=torch.Generator().manual_seed(3))
+    sampler = samplers.build("mala", step_size=0.05)
+    kw = dict(keep_trace=True, burn_in=11, thin=1)
+    chain = CompiledChain(chunk=4, compile=False)
+    fast = sampler.run(MLPTarget(model, "float32", chain=chain), x0, 13, generator=torch.Generator().manual_seed(4), **kw)
+    plain = sampler.run(MLPTarget(model, "float32"), x0, 13, generator=torch.Generator().manual_seed(4), **kw)
+    assert fast.trace.shape == (2, 8, 2) and torch.equal(fast.trace, plain.trace)
+    assert torch.equal(fast.diagnostics["accept_rate"], plain.diagnostics["accept_rate"])
+    assert len(chain._cache[sampler]) == 1  # the 11 burn-in steps went through the chunks
+
+
+# --- the image engine (CPU here; CUDA graphs need a GPU: python -m ebmlab.bench all) ----------
+
+def tiny_igebm(seed=0):
+    from ebmlab.models import build_model
+    torch.manual_seed(seed)
+    m = build_model({"name": "igebm", "stages": [8, 16, 16], "blocks_per_stage": 1}, in_shape=(3, 16, 16))
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        m.train()
+        m(x)  # one power iteration, so u and v are not at their initial values
+    return m.eval()
+
+
+def test_image_engine_freezes_normalised_weights_without_power_iterations():
+    from ebmlab.engine.image import ImageEngine, ImageEngineConfig
+    m = tiny_igebm()
+    u = {n: b.clone() for n, b in m.named_buffers() if n.endswith("_u")}
+    assert u
+    engine = ImageEngine(m, ImageEngineConfig(precision="fp32"))
+    x = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    target = engine.make_target(m)
+    assert all(torch.equal(b, u[n]) for n, b in m.named_buffers() if n in u)  # no power iteration
+    assert hasattr(m.trunks[0].stem, "parametrizations")  # the live model keeps its spectral norm
+    assert not any(p.requires_grad for p in engine.net.parameters())
+    e, g = target.energy_and_grad(x)
+    e0, g0 = Target(m).energy_and_grad(x)
+    assert torch.allclose(e, e0, atol=1e-5) and torch.allclose(g, g0, atol=1e-6, rtol=1e-4)
+    assert g.is_contiguous(memory_format=torch.channels_last)
+    # a training step changes the weights; the next chain's target sees them, the copy is updated in place
+    ptr = engine.net.trunks[0].stem.weight.data_ptr()
+    with torch.no_grad():  # (a rescaling would not do: spectral norm divides it out)
+        w = m.trunks[0].stem.parametrizations.weight.original
+        w.add_(torch.randn(w.shape, generator=torch.Generator().manual_seed(9)))
+    e1, _ = engine.make_target(m).energy_and_grad(x)
+    e2, _ = Target(m).energy_and_grad(x)
+    assert torch.allclose(e1, e2, atol=1e-5) and not torch.allclose(e1, e, atol=1e-4)
+    assert engine.net.trunks[0].stem.weight.data_ptr() == ptr
+
+
+def test_image_engine_keeps_metropolis_energies_fp32_under_bf16():
+    from ebmlab.engine.image import ImageEngine, ImageEngineConfig
+    m = tiny_igebm()
+    x0 = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    engine = ImageEngine(m, ImageEngineConfig(precision="bf16"))
+    mala = samplers.build("mala", step_size=1e-3)
+    res = mala.run(engine.make_target(m), x0, 4, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        e_fp32 = m(res.x)
+    assert torch.allclose(res.energy, e_fp32, atol=1e-5)  # the energies the MH test used
+    lang = samplers.build("langevin", step_size=1e-3)
+    res = lang.run(engine.make_target(m), x0, 2, generator=torch.Generator().manual_seed(3))
+    assert not torch.allclose(res.energy, m(res.x).detach(), atol=1e-6)  # Langevin's diagnostics: bf16

@@ -43,7 +43,7 @@ def best(ts: list[float]) -> float:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine() or "cpu"
+    return cpu_model() or "cpu"
 
 
 def cpu_model() -> str:

@@ -14,7 +14,10 @@ removes it without a second copy of any sampler:
   (``fullgraph=True``) with a functional energy whose weights are graph inputs, so
   one compilation serves every training epoch; diagnostics come back as
   ``(chunk,)`` tensors, and nothing synchronises with the host inside a chunk;
-* steps that do not fill a chunk run eagerly through the same target.
+* steps that do not fill a chunk run eagerly through the same target;
+* on CUDA the chunk may instead (or also) be captured as one CUDA graph
+  (``cuda_graph=True``): the random numbers are copied into the graph's static input
+  buffers before each replay, so again the eager draws are used in the eager order.
 """
 
 from __future__ import annotations
@@ -117,27 +120,93 @@ def set_recompile_limit(n: int = 64) -> None:
             setattr(cfg, name, n)
 
 
+class _GraphedChunk:
+    """A chunk function captured as one CUDA graph on its first call.
+
+    Calls copy their tensor arguments into static buffers and replay the graph; the
+    returned tensors are the graph's static outputs, valid until the next call (the
+    caller copies what it keeps). Weights the function reads from a module are baked
+    in by address: the owner updates them in place.
+    """
+
+    def __init__(self, fn: Callable, warmup: int = 2):
+        self.fn, self.warmup = fn, warmup
+        self.graph = None
+
+    def _capture(self, args) -> None:
+        flat_in = _flat(args)
+        self.static_in = [t.clone() for t in flat_in]
+        static_args = _unflat(args, self.static_in)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up (cuDNN autotuning, lazy init) off the capture
+            for _ in range(self.warmup):
+                self.fn(*_unflat(args, [t.clone() for t in flat_in]))
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_out = self.fn(*static_args)
+
+    def __call__(self, *args):
+        if self.graph is None:
+            self._capture(args)
+        for dst, src in zip(self.static_in, _flat(args)):
+            if dst.data_ptr() != src.data_ptr():
+                dst.copy_(src)
+        self.graph.replay()
+        return self.static_out
+
+
+def _flat(args) -> list[Tensor]:
+    out = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            out.extend(a)
+        elif a is not None:
+            out.append(a)
+    return out
+
+
+def _unflat(args, flat: list[Tensor]):
+    it = iter(flat)
+    rebuilt = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            rebuilt.append([next(it) for _ in a])
+        elif a is not None:
+            rebuilt.append(next(it))
+        else:
+            rebuilt.append(None)
+    return rebuilt
+
+
 class CompiledChain:
-    """Runs ``Sampler.step`` in compiled chunks of ``chunk`` transitions.
+    """Runs ``Sampler.step`` in compiled (or captured) chunks of ``chunk`` transitions.
 
     The target must offer ``params()`` (its weights as tensors: graph inputs),
     ``functional()`` (params -> a Target built only from those tensors and constants)
     and ``form_key()`` (those constants, hashable). Keep one CompiledChain for a whole
     training run: chunks are compiled once per sampler and form, and new weights each
-    epoch are just new inputs. ``compile=False`` runs the same chunks eagerly (tests).
+    epoch are just new inputs. ``compile=False`` runs the same chunks eagerly (tests);
+    ``cuda_graph=True`` captures each chunk as a CUDA graph (after compiling it, if
+    ``compile``).
     """
 
-    def __init__(self, chunk: int = 16, compile: bool = True, options: dict | None = None):
+    def __init__(self, chunk: int = 16, compile: bool = True, options: dict | None = None,
+                 cuda_graph: bool = False):
         if chunk < 1:
             raise ValueError("chunk must be >= 1")
         self.chunk = chunk
         self.compile = compile
+        self.cuda_graph = cuda_graph
         self.options = dict(INDUCTOR_OPTIONS if options is None else options)
         # one compiled function per sampler object and plan; samplers live as long as a run
         self._cache: weakref.WeakKeyDictionary[Sampler, dict[Any, Callable]] = weakref.WeakKeyDictionary()
+        self._plans: weakref.WeakKeyDictionary[Sampler, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
 
     def _chunk_fn(self, sampler: Sampler, target: Target, plan: _Plan) -> Callable:
-        key = (target.form_key(), tuple(plan.signature), tuple(plan.extra_keys), plan.batched)
+        key = (target.form_key(), tuple(plan.signature), tuple(plan.extra_keys), plan.batched,
+               self.cuda_graph and _shapes_of(plan))
         per = self._cache.setdefault(sampler, {})
         if key in per:
             return per[key]
@@ -157,6 +226,8 @@ class CompiledChain:
         if self.compile:
             set_recompile_limit()
             chunk = torch.compile(chunk, fullgraph=True, dynamic=False, options=self.options)
+        if self.cuda_graph:
+            chunk = _GraphedChunk(chunk)
         per[key] = chunk
         return chunk
 
@@ -170,14 +241,20 @@ class CompiledChain:
     def run(self, sampler: Sampler, target: Target, state: State, n_steps: int,
             generator: torch.Generator | None, diag: dict[str, list[Tensor]], progress: bool | None,
             desc: str) -> State:
-        # the first transition runs eagerly and tells us what a transition draws
-        rec = RecordingDraws(generator)
-        e0, g0 = target.n_energy_evals, target.n_grad_evals
-        state = sampler.step(target, state, rec, diag)
-        plan = _Plan(rec.signature, sorted(state.extra), target.n_energy_evals - e0,
-                     target.n_grad_evals - g0, False)
-        plan.batched = _batched_draws_equal(plan.signature, state.x.device, generator)
-        left = n_steps - 1
+        # the first transition of the first run runs eagerly and tells us what a transition
+        # draws; later runs of the same sampler on the same shapes reuse that plan
+        pkey = (target.form_key(), tuple(state.x.shape), state.x.dtype, str(state.x.device), tuple(sorted(state.extra)))
+        plans = self._plans.setdefault(sampler, {})
+        plan, left = plans.get(pkey), n_steps
+        if plan is None:
+            rec = RecordingDraws(generator)
+            e0, g0 = target.n_energy_evals, target.n_grad_evals
+            state = sampler.step(target, state, rec, diag)
+            plan = _Plan(rec.signature, sorted(state.extra), target.n_energy_evals - e0,
+                         target.n_grad_evals - g0, False)
+            plan.batched = _batched_draws_equal(plan.signature, state.x.device, generator)
+            plans[pkey] = plan
+            left = n_steps - 1
         n_chunks = left // self.chunk
         if n_chunks:
             fn = self._chunk_fn(sampler, target, plan)
@@ -188,9 +265,20 @@ class CompiledChain:
                                         [state.extra[n] for n in plan.extra_keys], draws, params)
                 state = State(x=x, energy=e, grad=g, extra=dict(zip(plan.extra_keys, extras)))
                 for name, v in d.items():
-                    diag[name].append(v)
+                    diag[name].append(v.clone() if self.cuda_graph else v)
             target.n_energy_evals += n_chunks * self.chunk * plan.energy_evals
             target.n_grad_evals += n_chunks * self.chunk * plan.grad_evals
+        if self.cuda_graph and n_chunks:  # detach the result from the graph's static outputs
+            state = State(x=state.x.clone(), energy=_clone(state.energy), grad=_clone(state.grad),
+                          extra={k: _clone(v) for k, v in state.extra.items()})
         for _ in range(left - n_chunks * self.chunk):
             state = sampler.step(target, state, generator, diag)
         return state
+
+
+def _clone(t):
+    return t.clone() if isinstance(t, Tensor) else t
+
+
+def _shapes_of(plan: _Plan):
+    return tuple((k, s) for k, s, _ in plan.signature)

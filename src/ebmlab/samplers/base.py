@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ebmlab.config import from_dict, to_dict
-from ebmlab.progress import progress_range
+from ebmlab.progress import progress as progress_iter
 
 EnergyFn = Callable[[Tensor], Tensor]
 
@@ -50,6 +50,11 @@ class Target:
             e = self.energy_fn(xg)
             (g,) = torch.autograd.grad(e.sum(), xg)
         return e.detach(), g.detach()
+
+    def prepare(self, sampler: "Sampler") -> None:
+        """Called by ``Sampler.run`` before the first evaluation: the sampler that will
+        drive this target (an engine may, e.g., keep energies at fp32 accuracy for a
+        sampler with a Metropolis test). The default does nothing."""
 
     def run_chain(self, sampler: "Sampler", state: "State", n_steps: int, generator: torch.Generator | None,
                   diag: dict[str, list[Tensor]], progress: bool | None, desc: str) -> "State | None":
@@ -195,16 +200,21 @@ class Sampler:
         if n_steps < 0 or burn_in < 0 or thin < 1:
             raise ValueError("need n_steps >= 0, burn_in >= 0 and thin >= 1")
         target = as_target(energy)
+        target.prepare(self)
         e0, g0 = target.n_energy_evals, target.n_grad_evals
         state = self.init(target, x0.detach().clone())
         diag: dict[str, list[Tensor]] = defaultdict(list)
         kept: list[Tensor] = []
-        fast = None
-        if callback is None and not keep_trace and n_steps > 0:
-            fast = target.run_chain(self, state, n_steps, generator, diag, progress, desc or self.name)
-        if fast is not None:
-            state, n_steps = fast, 0
-        for t in progress_range(n_steps, desc=desc or self.name, enabled=progress):
+        # an engine's fast path may run the transitions whose states nobody looks at:
+        # all of them, or those before burn-in when a trace is kept; never with a callback
+        n_fast = 0 if callback is not None else (min(burn_in, n_steps) if keep_trace else n_steps)
+        start = 0
+        if n_fast > 0:
+            fast = target.run_chain(self, state, n_fast, generator, diag, progress, desc or self.name)
+            if fast is not None:
+                state, start = fast, n_fast
+        for t in progress_iter(range(start, n_steps), desc=desc or self.name, total=n_steps - start,
+                               enabled=progress):
             state = self.step(target, state, generator, diag)
             if callback is not None:
                 replaced = callback(t, state.x)
