@@ -242,7 +242,7 @@ def test_image_engine_freezes_normalised_weights_without_power_iterations():
     assert engine.net.trunks[0].stem.weight.data_ptr() == ptr
 
 
-def test_image_engine_keeps_metropolis_energies_fp32_under_bf16():
+def test_image_engine_runs_metropolis_samplers_in_fp32_under_bf16():
     from ebmlab.engine.image import ImageEngine, ImageEngineConfig
     m = tiny_igebm()
     x0 = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
@@ -252,6 +252,8 @@ def test_image_engine_keeps_metropolis_energies_fp32_under_bf16():
     with torch.no_grad():
         e_fp32 = m(res.x)
     assert torch.allclose(res.energy, e_fp32, atol=1e-5)  # the energies the MH test used
+    ref = mala.run(Target(m), x0, 4, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(res.x, ref.x, atol=1e-5)  # gradients in fp32 too: the same chain
     lang = samplers.build("langevin", step_size=1e-3)
     res = lang.run(engine.make_target(m), x0, 2, generator=torch.Generator().manual_seed(3))
     assert not torch.allclose(res.energy, m(res.x).detach(), atol=1e-6)  # Langevin's diagnostics: bf16

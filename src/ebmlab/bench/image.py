@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from ebmlab import samplers
 from ebmlab.bench.common import Report, best, cpu_model, device_name, load_note, peak_tflops, sanitise, sync, timed
+from ebmlab.cli import resolve_device
 from ebmlab.engine.image import ImageEngine, ImageEngineConfig, set_tf32
 from ebmlab.models import build_model
 from ebmlab.samplers import Target
@@ -63,17 +64,11 @@ class Setup:
     smoke: bool
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from ebmlab.config import ConfigError
-        raise ConfigError("--device cuda: no CUDA device is available")
-    return torch.device(name)
-
-
 def make_setup(args) -> Setup:
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        # OpenMP threads that spin while the cores serve other processes make CPU timings erratic
+        torch.set_num_threads(getattr(args, "threads", None) or 1)
     smoke = args.smoke
     shape = (3, 16, 16) if smoke else (3, 32, 32)
     batch = args.batch or (16 if smoke else 128)
@@ -138,8 +133,17 @@ def _fid_tools():
     return fid_mod
 
 
-def sample_checks(setup: Setup, label: str, cfg: ImageEngineConfig, naive_lang, naive_lang2, naive_mala,
-                  extractor) -> dict:
+def naive_feature_stats(extractor, naive_lang, naive_lang2):
+    """Stand-in feature statistics of the naive samples and of a second naive run (another seed)."""
+    if extractor is None:
+        return None
+    fid_mod = _fid_tools()
+    return (fid_mod.stats_of(extractor, naive_lang.x.clamp(0, 1), batch_size=200),
+            fid_mod.stats_of(extractor, naive_lang2.x.clamp(0, 1), batch_size=200))
+
+
+def sample_checks(setup: Setup, label: str, cfg: ImageEngineConfig, naive_lang, naive_mala,
+                  extractor=None, naive_stats=None) -> dict:
     """Equality checks of one engine option against the naive chains (same starts, same draws)."""
     dev = setup.device
     eng = ImageEngine(setup.model, cfg, device=dev)
@@ -165,9 +169,8 @@ def sample_checks(setup: Setup, label: str, cfg: ImageEngineConfig, naive_lang, 
     ok = z_e <= Z_MAX and abs(acc_a - acc_b) <= tol_acc
     if extractor is not None:
         fid_mod = _fid_tools()
-        s_a = fid_mod.stats_of(extractor, a.x.clamp(0, 1), batch_size=200)
+        s_a, s_c = naive_stats
         s_b = fid_mod.stats_of(extractor, b.x.clamp(0, 1), batch_size=200)
-        s_c = fid_mod.stats_of(extractor, naive_lang2.x.clamp(0, 1), batch_size=200)
         f_ab = fid_mod.frechet_distance(s_a.mu, s_a.sigma, s_b.mu, s_b.sigma)
         f_ac = fid_mod.frechet_distance(s_a.mu, s_a.sigma, s_c.mu, s_c.sigma)
         out.update({"FID(eng,naive)": f_ab, "FID(naive,naive')": f_ac})
@@ -206,6 +209,7 @@ def bench_sampling(args, out: Report, setup: Setup | None = None) -> bool:
     extractor = None
     if fid_mod is not None:
         extractor = fid_mod.build_extractor("inception_standin", device=dev)
+    naive_stats = naive_feature_stats(extractor, naive_lang, naive_lang2)
     rows = [["naive eager fp32", t_naive, setup.batch * setup.steps / t_naive, 1.0,
              flops * setup.steps / t_naive / 1e12, _peak_pct(name, "fp32", flops * setup.steps / t_naive)]]
     checks = []
@@ -226,7 +230,7 @@ def bench_sampling(args, out: Report, setup: Setup | None = None) -> bool:
                          _peak_pct(name, prec, flops * setup.steps / t)])
             out(f"  {label}: {t:.4f} s per chain (first chain incl. capture/compile {first:.2f} s)")
             del eng
-            checks.append(sample_checks(setup, label, cfg, naive_lang, naive_lang2, naive_mala, extractor))
+            checks.append(sample_checks(setup, label, cfg, naive_lang, naive_mala, extractor, naive_stats))
             if best_engine is None or t < best_engine[1]:
                 best_engine = (label, t, cfg)
         except Exception as err:  # report and go on with the other options
@@ -381,6 +385,7 @@ def add_arguments(p, kind: str) -> None:
     p.add_argument("--steps", type=int, default=None, help="chain length (default 60; smoke 10)")
     p.add_argument("--reps", type=int, default=None, help="timed chains per option (default 3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs only)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile + CUDA graph")
     p.add_argument("--time-budget", type=float, default=None,
                    help="seconds after which remaining sampling options are skipped")

@@ -9,11 +9,12 @@ What it does to the sampler's inner loop (issue 7; docs/engine.md):
   re-normalisation at each of the chain's forward passes). :meth:`ImageEngine.make_target`
   refreshes them in place at each call, so captured graphs stay valid across iterations;
 * **precision**: ``tf32`` (default: TF32 tensor-core convolutions and matrix products),
-  ``fp32``, or ``bf16`` (autocast; for Langevin-type samplers). For samplers with a
-  Metropolis test (MALA, HMC, RWMH; ``Sampler.metropolis``) the energies that enter
-  the test come from an extra forward pass in full fp32 (TF32 off, autocast off):
-  gradients may be approximate (the proposal uses the same drift in both directions,
-  so the test stays exact), energy differences may not;
+  ``fp32``, or ``bf16`` (autocast) for samplers without a Metropolis test (Langevin,
+  pSGLD, ...). Samplers with one (MALA, HMC, RWMH; ``Sampler.metropolis``) run in full
+  fp32 (TF32 and autocast off), gradients included: with image step sizes the drift
+  h grad E is far larger than the noise std, so a relative gradient error e moves the
+  MH log-ratio by about h e |grad E| |rev| / sigma^2, which for bf16 (e ~ 1e-2) is of
+  order one (docs/engine.md);
 * **channels-last** memory format for the copy and the chain states;
 * **CUDA graphs**: ``chunk`` transitions of the sampler's own ``step`` captured as one
   graph (``ebmlab.engine.chain``); the random numbers are drawn from the run's generator
@@ -46,11 +47,11 @@ class ImageEngineConfig:
     """How the image engine evaluates the energy inside the chain."""
 
     precision: Literal["fp32", "tf32", "bf16"] = field(
-        "tf32", doc="fp32 | tf32 | bf16 (autocast); Metropolis energies are always full fp32")
+        "tf32", doc="fp32 | tf32 | bf16 (autocast); samplers with a Metropolis test always run in fp32")
     channels_last: bool = field(True, doc="channels-last memory format for the frozen copy and the states")
     graph: Literal["auto", "none", "cuda_graph"] = field(
         "auto", doc="capture chunks of transitions as CUDA graphs; auto = on CUDA devices")
-    compile: bool = field(False, doc="torch.compile each chunk (before capture); not for Metropolis samplers")
+    compile: bool = field(False, doc="torch.compile each chunk (before capture)")
     chunk: int = field(1, bound=Bound(lo=1), doc="transitions per captured graph (1 = one graph per step)")
     cudnn_benchmark: bool = field(True, doc="let cuDNN time its convolution algorithms once per shape")
 
@@ -177,51 +178,47 @@ class ImageTarget(Target):
     def __init__(self, engine: ImageEngine):
         super().__init__(engine.net)
         self.engine = engine
-        self.exact_energy = False
+        self.precision = engine.config.precision
 
     def prepare(self, sampler: Sampler) -> None:
-        self.exact_energy = bool(sampler.metropolis) and self.engine.config.precision != "fp32"
+        self.precision = "fp32" if sampler.metropolis else self.engine.config.precision
 
     def form_key(self) -> tuple:
-        c = self.engine.config
-        return ("image", id(self.engine), c.precision, c.channels_last, self.exact_energy)
+        return ("image", id(self.engine), self.precision, self.engine.config.channels_last)
 
     def params(self) -> list[Tensor]:
         return []  # the frozen copy's tensors are refreshed in place (graph-safe)
 
     def functional(self):
-        engine, exact = self.engine, self.exact_energy
-        return lambda params: _ImageForm(engine, exact)
+        engine, precision = self.engine, self.precision
+        return lambda params: _ImageForm(engine, precision)
 
     def energy(self, x: Tensor) -> Tensor:
         self.n_energy_evals += 1
-        return _ImageForm(self.engine, self.exact_energy).energy(x)
+        return self.engine.energy(x, self.precision)
 
     def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self.n_grad_evals += 1
-        return _ImageForm(self.engine, self.exact_energy).energy_and_grad(x)
+        return self.engine.energy_and_grad(x, self.precision)
 
     def run_chain(self, sampler, state, n_steps, generator, diag, progress, desc):
         chain = self.engine.chain
-        if chain is None or (chain.compile and self.exact_energy):
-            return None
+        if chain is None or (chain.compile and self.precision != self.engine.config.precision):
+            return None  # a compiled chunk must not switch TF32 inside (a flag write in the graph)
         return chain.run(sampler, self, state, n_steps, generator, diag, progress, desc)
 
 
 class _ImageForm(Target):
-    """The evaluations with this chain's constants (traceable; no counters kept outside)."""
+    """The evaluations at a fixed precision (traceable; its counters are thrown away)."""
 
-    def __init__(self, engine: ImageEngine, exact_energy: bool):
+    def __init__(self, engine: ImageEngine, precision: str):
         super().__init__(engine.net)
-        self.engine, self.exact = engine, exact_energy
+        self.engine, self.precision = engine, precision
 
     def energy(self, x: Tensor) -> Tensor:
         self.n_energy_evals += 1
-        return self.engine.energy(x, "fp32" if self.exact else self.engine.config.precision)
+        return self.engine.energy(x, self.precision)
 
     def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self.n_grad_evals += 1
-        e, g = self.engine.energy_and_grad(x, self.engine.config.precision)
-        if self.exact:
-            e = self.engine.energy(x, "fp32")
-        return e, g
+        return self.engine.energy_and_grad(x, self.precision)

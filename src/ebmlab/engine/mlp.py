@@ -117,11 +117,11 @@ class _KernelForm(Target):
 
     def energy(self, x: Tensor) -> Tensor:
         self.n_energy_evals += 1
-        return torch.ops.ebmlab.mlp_energy_grad(x, self.blob, False, self.fwd_passes, self.bwd_passes)[0]
+        return torch.ops.ebmlab_engine.mlp_energy_grad(x, self.blob, False, self.fwd_passes, self.bwd_passes)[0]
 
     def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self.n_grad_evals += 1
-        return tuple(torch.ops.ebmlab.mlp_energy_grad(x, self.blob, True, self.fwd_passes, self.bwd_passes))
+        return tuple(torch.ops.ebmlab_engine.mlp_energy_grad(x, self.blob, True, self.fwd_passes, self.bwd_passes))
 
 
 def resolve_kernel(kernel: str, model: nn.Module, matmul: str) -> str:

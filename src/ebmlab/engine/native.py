@@ -11,7 +11,7 @@ with the system C compiler the first time it is needed and cached under
 a C compiler that knows the AMX intrinsics, and the kernel's permission for the
 tile state); everything else falls back to torch code.
 
-The kernel is exposed to torch as the operator ``ebmlab::mlp_energy_grad`` so that a
+The kernel is exposed to torch as the operator ``ebmlab_engine::mlp_energy_grad`` so that a
 ``torch.compile``d sampler transition can call it without a graph break.
 """
 
@@ -171,7 +171,7 @@ def pack(model: nn.Module) -> Tensor:
 # then calls the implementation directly (measured ~8.6 vs ~15 us per call for 16 points;
 # the compiled chunks call it once per transition).
 
-_LIB = torch.library.Library("ebmlab", "DEF")
+_LIB = torch.library.Library("ebmlab_engine", "DEF")
 _LIB.define("mlp_energy_grad(Tensor x, Tensor blob, bool want_grad, int fwd_passes, int bwd_passes)"
             " -> (Tensor, Tensor)")
 
@@ -195,7 +195,7 @@ def _op_cpu(x: Tensor, blob: Tensor, want_grad: bool, fwd_passes: int, bwd_passe
 _LIB.impl("mlp_energy_grad", _op_cpu, "CPU")
 
 
-@torch.library.register_fake("ebmlab::mlp_energy_grad")
+@torch.library.register_fake("ebmlab_engine::mlp_energy_grad")
 def _op_fake(x, blob, want_grad, fwd_passes, bwd_passes):
     g = torch.empty_like(x) if want_grad else x.new_empty((0, x.shape[1]))
     return x.new_empty(x.shape[0]), g
