@@ -65,6 +65,18 @@ static inline __m512 exp2_ps(__m512 t) {
 
 #define LOG2E 1.44269504088896341f
 
+/* the same to about 1e-4 relative (degree 3), for layers whose outputs are rounded to bf16 */
+static inline __m512 exp2_fast_ps(__m512 t) {
+    t = _mm512_min_ps(_mm512_set1_ps(126.0f), t);
+    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(0.055922120809555054f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2426406890153885f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931210160255432f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999244213104248f));
+    return _mm512_scalef_ps(p, n);
+}
+
 /* 1 / d for d >= 1: rcp14 plus one Newton step (about 2^-28 relative; vdivps is slow).
  * d = inf would give NaN, which exp2_ps's clamp rules out. */
 static inline __m512 recip_ps(__m512 d) {
@@ -72,12 +84,15 @@ static inline __m512 recip_ps(__m512 d) {
     return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
 }
 
-/* activation value and slope */
-static inline __attribute__((always_inline)) void act_ps(int act, __m512 z, __m512 *a, __m512 *d) {
+/* activation value and slope; fast: ~1e-4 relative (exp2 of degree 3, rcp14 without a Newton
+ * step), used where the products are single bf16 passes (their inputs carry 2^-9 anyway) */
+static inline __attribute__((always_inline)) void act_ps(int act, int fast, __m512 z, __m512 *a, __m512 *d) {
     const __m512 one = _mm512_set1_ps(1.0f);
     switch (act) {
     case ACT_SILU: {
-        __m512 s = recip_ps(_mm512_add_ps(one, exp2_ps(_mm512_mul_ps(z, _mm512_set1_ps(-LOG2E)))));
+        __m512 t = _mm512_mul_ps(z, _mm512_set1_ps(-LOG2E));
+        __m512 s = fast ? _mm512_rcp14_ps(_mm512_add_ps(one, exp2_fast_ps(t)))
+                        : recip_ps(_mm512_add_ps(one, exp2_ps(t)));
         __m512 v = _mm512_mul_ps(z, s);
         *a = v;
         *d = _mm512_fmadd_ps(s, _mm512_sub_ps(one, v), v); /* s (1 + z (1 - s)) */
@@ -143,8 +158,8 @@ enum { EPI_FWD_HIDDEN, EPI_FWD_LAST, EPI_BWD_HIDDEN, EPI_BWD_FIRST };
 
 /* apply the epilogue to the 32 x 32 patch at columns nc..nc+31 of layer `layer` (width N).
  * kind and act are compile-time constants at every call (the kernel is specialised). */
-static inline __attribute__((always_inline)) void epilogue(block_t *b, const int kind, const int act, int layer,
-                                                           int N, int nc, int pp, const float *patch) {
+static inline __attribute__((always_inline)) void epilogue(block_t *b, const int kind, const int act, const int fast,
+                                                           int layer, int N, int nc, int pp, const float *patch) {
     const int in_dim = b->in_dim, lo = (kind <= EPI_FWD_LAST ? b->fwd_passes : b->bwd_passes) == 3;
     float *restrict slopes = b->slopes[layer];
     const float *restrict bias = b->bias[layer];
@@ -161,9 +176,9 @@ static inline __attribute__((always_inline)) void epilogue(block_t *b, const int
             __m512 c = _mm512_load_ps(patch + r * 32 + h);
             if (kind == EPI_FWD_HIDDEN || kind == EPI_FWD_LAST) {
                 __m512 a, d;
-                act_ps(act, _mm512_add_ps(c, _mm512_loadu_ps(bias + j)), &a, &d);
-                _mm512_store_ps(slopes + o, d);
+                act_ps(act, fast, _mm512_add_ps(c, _mm512_loadu_ps(bias + j)), &a, &d);
                 if (kind == EPI_FWD_HIDDEN) {
+                    _mm512_store_ps(slopes + o, d);  /* the last layer's slope is used right here */
                     split_store(a, ahi + o, lo ? alo + o : NULL);
                 } else {
                     /* energy partials, and delta_L = w_out * d_L as the first backward operand */
@@ -194,7 +209,7 @@ static inline __attribute__((always_inline)) void epilogue(block_t *b, const int
  * so the out-of-order core runs the AVX-512 epilogue while the AMX unit multiplies. */
 static inline __attribute__((always_inline)) void gemm_block(block_t *b, int K, int N, const uint16_t *Ahi, const uint16_t *Alo,
                        const uint16_t *Bhi, const uint16_t *Blo, int passes,
-                       const int kind, const int act, int layer, int pp) {
+                       const int kind, const int act, const int fast, int layer, int pp) {
     const int nt = N / 16;
     for (int nc = 0; nc < N; nc += 32) {
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
@@ -220,14 +235,14 @@ static inline __attribute__((always_inline)) void gemm_block(block_t *b, int K, 
             }
         }
         const int q = (nc / 32) & 1;
-        if (nc > 0) epilogue(b, kind, act, layer, N, nc - 32, pp, b->patch[1 - q]);
+        if (nc > 0) epilogue(b, kind, act, fast, layer, N, nc - 32, pp, b->patch[1 - q]);
         float *patch = b->patch[q];
         _tile_stored(0, patch, 128);
         _tile_stored(1, patch + 16, 128);
         _tile_stored(2, patch + 16 * 32, 128);
         _tile_stored(3, patch + 16 * 32 + 16, 128);
     }
-    epilogue(b, kind, act, layer, N, N - 32, pp, b->patch[((N - 32) / 32) & 1]);
+    epilogue(b, kind, act, fast, layer, N, N - 32, pp, b->patch[((N - 32) / 32) & 1]);
 }
 
 /* Arguments (arrays contiguous, fp32 unless said otherwise):
@@ -245,7 +260,7 @@ mlp_impl(int64_t n, int in_dim, int L, const int *widths, const float *x, float 
          const uint16_t *const *fwd_hi, const uint16_t *const *fwd_lo,
          const uint16_t *const *bwd_hi, const uint16_t *const *bwd_lo,
          const float *w_out, float b_out,
-         const int act, int fwd_passes, int bwd_passes, int want_grad,
+         const int act, const int fast, int fwd_passes, int bwd_passes, int want_grad,
          float *e_out, float *g_out) {
     if (L < 1 || L > MAXL || in_dim < 1 || in_dim > 16) return -1;
     int hmax = 0;
@@ -301,7 +316,7 @@ mlp_impl(int64_t n, int in_dim, int L, const int *widths, const float *x, float 
                     for (int k = 0; k < in_dim; k++)
                         z = _mm512_fmadd_ps(xs[k], _mm512_loadu_ps(w1t + (size_t)k * H1 + j), z);
                     __m512 a, d;
-                    act_ps(act, z, &a, &d);
+                    act_ps(act, fast, z, &a, &d);
                     const size_t o = (size_t)r * H1 + j;
                     _mm512_store_ps(slopes + o, d);
                     if (L > 1) {
@@ -322,10 +337,10 @@ mlp_impl(int64_t n, int in_dim, int L, const int *widths, const float *x, float 
         /* hidden-to-hidden layers on AMX; the last one also accumulates E and delta_L */
         for (int i = 1; i < L - 1; i++)
             gemm_block(b, widths[i - 1], widths[i], b->act_hi[i - 1], b->act_lo[i - 1], fwd_hi[i - 1],
-                       fwd_lo[i - 1], fwd_passes, EPI_FWD_HIDDEN, act, i, 0);
+                       fwd_lo[i - 1], fwd_passes, EPI_FWD_HIDDEN, act, fast, i, 0);
         if (L > 1)
             gemm_block(b, widths[L - 2], widths[L - 1], b->act_hi[L - 2], b->act_lo[L - 2], fwd_hi[L - 2],
-                       fwd_lo[L - 2], fwd_passes, EPI_FWD_LAST, act, L - 1, 0);
+                       fwd_lo[L - 2], fwd_passes, EPI_FWD_LAST, act, fast, L - 1, 0);
         for (int r = 0; r < rows; r++)
             e_out[r0 + r] = _mm512_reduce_add_ps(_mm512_load_ps(b->eacc + r * 16)) + b_out;
         if (!want_grad) continue;
@@ -333,12 +348,12 @@ mlp_impl(int64_t n, int in_dim, int L, const int *widths, const float *x, float 
         int src = 0;
         for (int i = L - 1; i >= 2; i--) {
             gemm_block(b, widths[i], widths[i - 1], b->dhi[src], b->dlo[src], bwd_hi[i - 1],
-                       bwd_lo[i - 1], bwd_passes, EPI_BWD_HIDDEN, act, i - 1, 1 - src);
+                       bwd_lo[i - 1], bwd_passes, EPI_BWD_HIDDEN, act, fast, i - 1, 1 - src);
             src = 1 - src;
         }
         if (L > 1)
             gemm_block(b, widths[1], widths[0], b->dhi[src], b->dlo[src], bwd_hi[0],
-                       bwd_lo[0], bwd_passes, EPI_BWD_FIRST, act, 0, 1 - src);
+                       bwd_lo[0], bwd_passes, EPI_BWD_FIRST, act, fast, 0, 1 - src);
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < in_dim; k++)
                 g_out[(r0 + r) * in_dim + k] =
@@ -358,14 +373,21 @@ int ebm_mlp_energy_grad(int64_t n, int in_dim, int L, const int *widths, const f
                         const float *w_out, float b_out,
                         int act, int fwd_passes, int bwd_passes, int want_grad,
                         float *e_out, float *g_out) {
+    /* single bf16 passes everywhere: fast activations; flush denormals (tiny sigmoid tails) */
+    const int fast = fwd_passes == 1;
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040);
+    int rc;
+#define CASE(A) \
+    case A: rc = fast ? mlp_impl(MLP_ARGS, A, 1, fwd_passes, bwd_passes, want_grad, e_out, g_out) \
+                      : mlp_impl(MLP_ARGS, A, 0, fwd_passes, bwd_passes, want_grad, e_out, g_out); break;
     switch (act) {
-    case ACT_SILU: return mlp_impl(MLP_ARGS, ACT_SILU, fwd_passes, bwd_passes, want_grad, e_out, g_out);
-    case ACT_RELU: return mlp_impl(MLP_ARGS, ACT_RELU, fwd_passes, bwd_passes, want_grad, e_out, g_out);
-    case ACT_LEAKY: return mlp_impl(MLP_ARGS, ACT_LEAKY, fwd_passes, bwd_passes, want_grad, e_out, g_out);
-    case ACT_TANH: return mlp_impl(MLP_ARGS, ACT_TANH, fwd_passes, bwd_passes, want_grad, e_out, g_out);
-    case ACT_ELU: return mlp_impl(MLP_ARGS, ACT_ELU, fwd_passes, bwd_passes, want_grad, e_out, g_out);
-    default: return -1;
+    CASE(ACT_SILU) CASE(ACT_RELU) CASE(ACT_LEAKY) CASE(ACT_TANH) CASE(ACT_ELU)
+    default: rc = -1;
     }
+#undef CASE
+    _mm_setcsr(csr);
+    return rc;
 }
 #undef MLP_ARGS
 
