@@ -142,11 +142,13 @@ def main(args, out: Report) -> bool:
                "p99 |dx|", "check"], checks)
     out()
     workers = 2
-    out(f"Projected run of this configuration ({len(labels)} trainings of {study.train.epochs} x "
-        f"{study.train.steps} transitions, plus evaluation and the compilation above; {workers} jobs at a time "
-        f"on {workers} cores):")
-    out(f"  engine: {schedule(per_job, workers) / 60:.1f} min   naive: {schedule(naive_job, workers) / 60:.1f} min"
-        f"   (process start-up and figures not included)")
+    out(f"Projected run of this configuration on {workers} cores ({len(labels)} trainings of {study.train.epochs} x "
+        f"{study.train.steps} transitions, plus evaluation and the compilation above; process start-up and "
+        f"figures not included):")
+    out(f"  engine: {schedule(per_job, workers) / 60:.1f} min with {workers} jobs at a time (snakemake --cores "
+        f"{workers}), {sum(per_job) / workers / 60:.1f} min with all {len(labels)} at once (--cores {len(labels)}: "
+        f"{len(labels) / workers:g} per core, sharing it evenly)")
+    out(f"  naive:  {schedule(naive_job, workers) / 60:.1f} min with {workers} jobs at a time")
     return all_ok
 
 

@@ -172,13 +172,27 @@ class ImageEngine:
         return e.float().detach(), g.to(x.dtype).detach()
 
 
-class ImageTarget(Target):
+class _ImageForm(Target):
+    """The engine's evaluations at a fixed precision (traceable; what compiled chunks call)."""
+
+    def __init__(self, engine: ImageEngine, precision: str):
+        super().__init__(engine.net)
+        self.engine, self.precision = engine, precision
+
+    def energy(self, x: Tensor) -> Tensor:
+        self.n_energy_evals += 1
+        return self.engine.energy(x, self.precision)
+
+    def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self.n_grad_evals += 1
+        return self.engine.energy_and_grad(x, self.precision)
+
+
+class ImageTarget(_ImageForm):
     """One chain's view of an :class:`ImageEngine` (what the samplers talk to)."""
 
     def __init__(self, engine: ImageEngine):
-        super().__init__(engine.net)
-        self.engine = engine
-        self.precision = engine.config.precision
+        super().__init__(engine, engine.config.precision)
 
     def prepare(self, sampler: Sampler) -> None:
         self.precision = "fp32" if sampler.metropolis else self.engine.config.precision
@@ -193,32 +207,8 @@ class ImageTarget(Target):
         engine, precision = self.engine, self.precision
         return lambda params: _ImageForm(engine, precision)
 
-    def energy(self, x: Tensor) -> Tensor:
-        self.n_energy_evals += 1
-        return self.engine.energy(x, self.precision)
-
-    def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        self.n_grad_evals += 1
-        return self.engine.energy_and_grad(x, self.precision)
-
     def run_chain(self, sampler, state, n_steps, generator, diag, progress, desc):
         chain = self.engine.chain
         if chain is None or (chain.compile and self.precision != self.engine.config.precision):
             return None  # a compiled chunk must not switch TF32 inside (a flag write in the graph)
         return chain.run(sampler, self, state, n_steps, generator, diag, progress, desc)
-
-
-class _ImageForm(Target):
-    """The evaluations at a fixed precision (traceable; its counters are thrown away)."""
-
-    def __init__(self, engine: ImageEngine, precision: str):
-        super().__init__(engine.net)
-        self.engine, self.precision = engine, precision
-
-    def energy(self, x: Tensor) -> Tensor:
-        self.n_energy_evals += 1
-        return self.engine.energy(x, self.precision)
-
-    def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        self.n_grad_evals += 1
-        return self.engine.energy_and_grad(x, self.precision)

@@ -48,34 +48,31 @@ static void config_tiles(void) {
     _tile_loadconfig(&cfg);
 }
 
-/* 2^t (t <= 126; NaN propagates): t = n + f with |f| <= 1/2, degree-5 fit of 2^f
- * (relative error 2.5e-7), then scale by 2^n. */
-static inline __m512 exp2_ps(__m512 t) {
+/* 2^t (t <= 126; NaN propagates): t = n + f with |f| <= 1/2, a fit of 2^f, scaled by 2^n.
+ * Degree 5: relative error 2.5e-7; fast (degree 3): 1e-4, for layers whose outputs are
+ * rounded to bf16 anyway. */
+static inline __attribute__((always_inline)) __m512 exp2_ps(__m512 t, const int fast) {
     t = _mm512_min_ps(_mm512_set1_ps(126.0f), t);
     __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(0.0013400441966950893f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.009676046669483185f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05550327152013779f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402210682630539f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471824645996f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001192092896f));
+    __m512 p;
+    if (fast) {
+        p = _mm512_set1_ps(0.055922120809555054f);
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2426406890153885f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931210160255432f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999244213104248f));
+    } else {
+        p = _mm512_set1_ps(0.0013400441966950893f);
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.009676046669483185f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05550327152013779f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402210682630539f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471824645996f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001192092896f));
+    }
     return _mm512_scalef_ps(p, n);
 }
 
 #define LOG2E 1.44269504088896341f
-
-/* the same to about 1e-4 relative (degree 3), for layers whose outputs are rounded to bf16 */
-static inline __m512 exp2_fast_ps(__m512 t) {
-    t = _mm512_min_ps(_mm512_set1_ps(126.0f), t);
-    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(0.055922120809555054f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2426406890153885f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931210160255432f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999244213104248f));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* 1 / d for d >= 1: rcp14 plus one Newton step (about 2^-28 relative; vdivps is slow).
  * d = inf would give NaN, which exp2_ps's clamp rules out. */
@@ -91,8 +88,8 @@ static inline __attribute__((always_inline)) void act_ps(int act, int fast, __m5
     switch (act) {
     case ACT_SILU: {
         __m512 t = _mm512_mul_ps(z, _mm512_set1_ps(-LOG2E));
-        __m512 s = fast ? _mm512_rcp14_ps(_mm512_add_ps(one, exp2_fast_ps(t)))
-                        : recip_ps(_mm512_add_ps(one, exp2_ps(t)));
+        __m512 s = fast ? _mm512_rcp14_ps(_mm512_add_ps(one, exp2_ps(t, 1)))
+                        : recip_ps(_mm512_add_ps(one, exp2_ps(t, 0)));
         __m512 v = _mm512_mul_ps(z, s);
         *a = v;
         *d = _mm512_fmadd_ps(s, _mm512_sub_ps(one, v), v); /* s (1 + z (1 - s)) */
@@ -113,14 +110,14 @@ static inline __attribute__((always_inline)) void act_ps(int act, int fast, __m5
     }
     case ACT_TANH: {
         /* tanh z = 1 - 2 / (1 + exp(2 z)) */
-        __m512 t = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), recip_ps(_mm512_add_ps(one, exp2_ps(_mm512_mul_ps(z, _mm512_set1_ps(2 * LOG2E))))), one);
+        __m512 t = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), recip_ps(_mm512_add_ps(one, exp2_ps(_mm512_mul_ps(z, _mm512_set1_ps(2 * LOG2E)), 0))), one);
         *a = t;
         *d = _mm512_fnmadd_ps(t, t, one);
         break;
     }
     default: { /* ELU, alpha = 1 */
         __mmask16 m = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
-        __m512 e = exp2_ps(_mm512_mul_ps(_mm512_min_ps(_mm512_setzero_ps(), z), _mm512_set1_ps(LOG2E)));
+        __m512 e = exp2_ps(_mm512_mul_ps(_mm512_min_ps(_mm512_setzero_ps(), z), _mm512_set1_ps(LOG2E)), 0);
         *a = _mm512_mask_mov_ps(_mm512_sub_ps(e, one), m, z);
         *d = _mm512_mask_mov_ps(e, m, one);
         break;
@@ -205,8 +202,13 @@ static inline __attribute__((always_inline)) void epilogue(block_t *b, const int
 
 /* C (32 x N) = A (32 x K, bf16, row stride K) B (packed K x N), one 32-column panel at a
  * time, each panel handed to the epilogue while it is in L1. passes 3 adds Alo Bhi + Ahi Blo.
- * The epilogue of panel p-1 sits between the tile products of panel p and their stores,
- * so the out-of-order core runs the AVX-512 epilogue while the AMX unit multiplies. */
+ * The epilogue of panel p-1 sits between the tile products of panel p and their stores, so
+ * the out-of-order core may run it while the AMX unit multiplies (little overlap measured). */
+#define LOAD_A(A) do { _tile_loadd(4, (A) + kc * 32, K * 2); \
+                       _tile_loadd(5, (A) + (size_t)16 * K + kc * 32, K * 2); } while (0)
+#define LOAD_B(B) do { _tile_loadd(6, (B) + bo, 64); _tile_loadd(7, (B) + bo + 512, 64); } while (0)
+#define DP4() do { _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7); \
+                   _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7); } while (0)
 static inline __attribute__((always_inline)) void gemm_block(block_t *b, int K, int N, const uint16_t *Ahi, const uint16_t *Alo,
                        const uint16_t *Bhi, const uint16_t *Blo, int passes,
                        const int kind, const int act, const int fast, int layer, int pp) {
@@ -215,23 +217,10 @@ static inline __attribute__((always_inline)) void gemm_block(block_t *b, int K, 
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
         for (int kc = 0; kc < K / 32; kc++) {
             const size_t bo = ((size_t)(kc * nt + nc / 16)) * 512;
-            _tile_loadd(4, Ahi + kc * 32, K * 2);
-            _tile_loadd(5, Ahi + (size_t)16 * K + kc * 32, K * 2);
-            _tile_loadd(6, Bhi + bo, 64);
-            _tile_loadd(7, Bhi + bo + 512, 64);
-            _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
-            if (passes == 3) {
-                _tile_loadd(4, Alo + kc * 32, K * 2);
-                _tile_loadd(5, Alo + (size_t)16 * K + kc * 32, K * 2);
-                _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
-                _tile_loadd(4, Ahi + kc * 32, K * 2);
-                _tile_loadd(5, Ahi + (size_t)16 * K + kc * 32, K * 2);
-                _tile_loadd(6, Blo + bo, 64);
-                _tile_loadd(7, Blo + bo + 512, 64);
-                _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
+            LOAD_A(Ahi); LOAD_B(Bhi); DP4();
+            if (passes == 3) {  /* + lo x hi + hi x lo */
+                LOAD_A(Alo); DP4();
+                LOAD_A(Ahi); LOAD_B(Blo); DP4();
             }
         }
         const int q = (nc / 32) & 1;
@@ -244,6 +233,9 @@ static inline __attribute__((always_inline)) void gemm_block(block_t *b, int K, 
     }
     epilogue(b, kind, act, fast, layer, N, N - 32, pp, b->patch[((N - 32) / 32) & 1]);
 }
+#undef LOAD_A
+#undef LOAD_B
+#undef DP4
 
 /* Arguments (arrays contiguous, fp32 unless said otherwise):
  *   n, in_dim (<= 16), L (1..8), widths[L] (multiples of 32); x (n x in_dim); inv_scale
