@@ -257,3 +257,54 @@ def test_image_engine_runs_metropolis_samplers_in_fp32_under_bf16():
     lang = samplers.build("langevin", step_size=1e-3)
     res = lang.run(engine.make_target(m), x0, 2, generator=torch.Generator().manual_seed(3))
     assert not torch.allclose(res.energy, m(res.x).detach(), atol=1e-6)  # Langevin's diagnostics: bf16
+
+
+def test_cuda_graph_chunks_manage_static_buffers(monkeypatch):
+    """The CUDA-graph path's bookkeeping (static inputs refreshed before each replay, outputs
+    copied before the next), checked on the CPU with a stand-in graph whose replay recomputes
+    the captured function from the static inputs and writes into the static outputs."""
+    import contextlib
+    from ebmlab.engine import chain as chain_mod
+
+    captured = []
+
+    class FakeGraph:
+        def replay(self):
+            g = captured[-1]
+            fresh = g.fn(*g.static_args)
+            for dst, src in zip(chain_mod._flat(_tensors(g.static_out)), chain_mod._flat(_tensors(fresh))):
+                dst.copy_(src)
+
+    class FakeStream:
+        def wait_stream(self, other):
+            pass
+
+    def _tensors(out):
+        x, e, g, extras, diag = out
+        return [x, e, g, list(extras), [diag[k] for k in sorted(diag)]]
+
+    real_capture = chain_mod._GraphedChunk._capture
+
+    def capture(self, args):
+        real_capture(self, args)
+        captured.append(self)
+
+    monkeypatch.setattr(chain_mod._GraphedChunk, "_capture", capture)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda: FakeStream())
+    model = mlp((16, 16))
+    x0 = torch.randn(12, 2, generator=torch.Generator().manual_seed(3))
+    for name, hyper in (("mala", {"step_size": 0.05}), ("psgld", {"step_size": 0.01})):
+        sampler = samplers.build(name, **hyper)
+        chain = CompiledChain(chunk=3, compile=False, cuda_graph=True)
+        for seed in (4, 5):  # the second run reuses the captured chunk and the recorded plan
+            fast = sampler.run(MLPTarget(model, "float32", chain=chain), x0, 11,
+                               generator=torch.Generator().manual_seed(seed))
+            eager = sampler.run(MLPTarget(model, "float32"), x0, 11, generator=torch.Generator().manual_seed(seed))
+            assert torch.equal(fast.x, eager.x) and torch.equal(fast.energy, eager.energy)
+            for k in eager.diagnostics:
+                assert torch.equal(fast.diagnostics[k], eager.diagnostics[k]), k
+        assert len(chain._cache[sampler]) == 1

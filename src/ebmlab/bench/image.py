@@ -142,13 +142,10 @@ def naive_feature_stats(extractor, naive_lang, naive_lang2):
             fid_mod.stats_of(extractor, naive_lang2.x.clamp(0, 1), batch_size=200))
 
 
-def sample_checks(setup: Setup, label: str, cfg: ImageEngineConfig, naive_lang, naive_mala,
+def sample_checks(setup: Setup, label: str, eng: ImageEngine, lang, mala, naive_lang, naive_mala,
                   extractor=None, naive_stats=None) -> dict:
     """Equality checks of one engine option against the naive chains (same starts, same draws)."""
     dev = setup.device
-    eng = ImageEngine(setup.model, cfg, device=dev)
-    lang = samplers.build("langevin", **LANGEVIN)
-    mala = samplers.build("mala", **MALA)
     a = naive_lang
     b = run_chain(lang, eng.make_target, setup.model, setup.x0, setup.steps, setup.seed, dev)
     with torch.no_grad():
@@ -176,7 +173,6 @@ def sample_checks(setup: Setup, label: str, cfg: ImageEngineConfig, naive_lang, 
         out.update({"FID(eng,naive)": f_ab, "FID(naive,naive')": f_ac})
         ok = ok and f_ab <= FID_RATIO_MAX * f_ac
     out["check"] = "PASS" if ok else "FAIL"
-    del eng
     return out
 
 
@@ -229,12 +225,14 @@ def bench_sampling(args, out: Report, setup: Setup | None = None) -> bool:
             rows.append([label, t, setup.batch * setup.steps / t, t_naive / t, flops * setup.steps / t / 1e12,
                          _peak_pct(name, prec, flops * setup.steps / t)])
             out(f"  {label}: {t:.4f} s per chain (first chain incl. capture/compile {first:.2f} s)")
-            del eng
-            checks.append(sample_checks(setup, label, cfg, naive_lang, naive_mala, extractor, naive_stats))
+            checks.append(sample_checks(setup, label, eng, lang, mala, naive_lang, naive_mala, extractor,
+                                        naive_stats))
             if best_engine is None or t < best_engine[1]:
-                best_engine = (label, t, cfg)
+                best_engine = (label, t, eng)  # kept: train_step reuses its graphs and compiled chunks
+            del eng
         except Exception as err:  # report and go on with the other options
             out(f"  {label}: FAILED ({type(err).__name__}: {str(err).splitlines()[0][:160]})")
+            eng = None
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     out()
@@ -254,6 +252,7 @@ def bench_sampling(args, out: Report, setup: Setup | None = None) -> bool:
         out(f"fastest engine option: {best_engine[0]}, {best_engine[1]:.4f} s per chain, "
             f"{t_naive / best_engine[1]:.1f}x the naive loop")
     args._best_engine = best_engine
+    args._langevin = lang
     return ok
 
 
@@ -276,19 +275,19 @@ def bench_train_step(args, out: Report, setup: Setup | None = None) -> bool:
                                        n=max(4 * setup.batch, 64), dequantize=True))
     cfg = ImageTrainConfig(batch_size=setup.batch, steps=setup.steps, epochs=1000.0, init="nll",
                            buffer_size=max(10 * setup.batch, 100), augment=Tagged("du2020", Du2020AugmentConfig()))
-    sampler = samplers.build("langevin", **LANGEVIN)
+    sampler = getattr(args, "_langevin", None) or samplers.build("langevin", **LANGEVIN)
     iters = args.iterations or (2 if setup.smoke else 8)
     out(f"== train_step: ImageTrainer iteration (replay buffer with reinit 0.05, du2020 augmentation, "
         f"{setup.steps}-step Langevin chain, loss and Adam update), batch {setup.batch}, synthetic "
         f"{setup.shape[1]}x{setup.shape[2]} data; median of {iters} iterations after 2 warm-up ones")
 
-    def run(make_target, engine_cfg) -> float:
+    def run(make_target, engine) -> float:
         model = copy.deepcopy(setup.model)
-        engine = None
-        if engine_cfg is not None:
-            if engine_cfg.channels_last:
+        if engine is not None:
+            if engine.config.channels_last:
                 model.to(memory_format=torch.channels_last)
-            engine = ImageEngine(model, engine_cfg, device=dev)
+            engine.bind(model)  # the sampling benchmark's engine: its graphs are captured already
+            set_tf32(engine.config.precision != "fp32")
             make_target = engine.make_target
         else:
             set_tf32(False)
@@ -301,15 +300,18 @@ def bench_train_step(args, out: Report, setup: Setup | None = None) -> bool:
             trainer.step(it)
             sync(dev)
             times.append(time.perf_counter() - t0)
-        del trainer, engine
+        del trainer
         return statistics.median(times[2:])
 
     t_naive = run(None, None)
-    best_cfg = getattr(args, "_best_engine", None)
-    cfg_e = best_cfg[2] if best_cfg else engine_variants(setup, False)[-1][1]
-    label = best_cfg[0] if best_cfg else engine_variants(setup, False)[-1][0]
+    best_engine = getattr(args, "_best_engine", None)
+    if best_engine is not None:
+        label, _, engine = best_engine
+    else:
+        label, cfg_e = engine_variants(setup, False)[-1]
+        engine = ImageEngine(setup.model, cfg_e, device=dev)
     try:
-        t_engine = run(None, cfg_e)
+        t_engine = run(None, engine)
     except Exception as err:
         out(f"  engine ({label}): FAILED ({type(err).__name__}: {str(err).splitlines()[0][:160]})")
         return False

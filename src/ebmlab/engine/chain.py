@@ -143,6 +143,7 @@ class _GraphedChunk:
             for _ in range(self.warmup):
                 self.fn(*_unflat(args, [t.clone() for t in flat_in]))
         torch.cuda.current_stream().wait_stream(side)
+        self.static_args = static_args
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.static_out = self.fn(*static_args)

@@ -100,6 +100,12 @@ def frozen_copy(model: nn.Module) -> tuple[nn.Module, list[tuple[nn.Module, str,
                 # eval mode: evaluates W / sigma with the stored vectors, no power iteration
                 parametrize.remove_parametrizations(m, name, leave_parametrized=True)
     net.requires_grad_(False)
+    return net, source_pairs(net, model)
+
+
+def source_pairs(net: nn.Module, model: nn.Module) -> list[tuple[nn.Module, str, Tensor]]:
+    """(module of ``model``, attribute, tensor of the frozen copy ``net``) for every parameter
+    and buffer of ``net``; ``model`` must have the same module names (the original or a copy)."""
     pairs = []
     for name, sub in net.named_modules():
         src = model.get_submodule(name)
@@ -108,7 +114,7 @@ def frozen_copy(model: nn.Module) -> tuple[nn.Module, list[tuple[nn.Module, str,
         for bname, b in sub.named_buffers(recurse=False):
             if b is not None:
                 pairs.append((src, bname, b))
-    return net, pairs
+    return pairs
 
 
 @torch.no_grad()
@@ -135,6 +141,7 @@ class ImageEngine:
         self.config = config or ImageEngineConfig()
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.net, self._pairs = frozen_copy(model)
+        self._source = model
         self.net.to(self.device)
         if self.config.channels_last:
             self.net.to(memory_format=torch.channels_last)
@@ -150,7 +157,15 @@ class ImageEngine:
         self.chain = (CompiledChain(chunk=self.config.chunk, compile=self.config.compile,
                                     cuda_graph=self.cuda_graph) if use_chain else None)
 
+    def bind(self, model: nn.Module) -> None:
+        """Read the weights from ``model`` from now on (a copy of the original, e.g. one being
+        trained); the frozen copy, its captured graphs and compiled chunks are kept."""
+        self._pairs = source_pairs(self.net, model)
+        self._source = model
+
     def make_target(self, model: nn.Module) -> "ImageTarget":
+        if model is not self._source:
+            self.bind(model)
         refresh(model, self._pairs)
         return ImageTarget(self)
 
