@@ -70,8 +70,10 @@ def load_note() -> str:
         return "load average unknown"
 
 
-#: dense peak throughput, TFLOP/s, by device-name fragment (vendor data sheets; SXM parts)
+#: dense peak throughput, TFLOP/s, by device-name fragment (vendor data sheets; the first
+#: fragment found in the name wins, so PCIe parts come before the SXM default)
 PEAK_TFLOPS = {
+    "H100 PCIe": {"bf16": 756.0, "tf32": 378.0, "fp32": 51.0},
     "H100": {"bf16": 989.0, "tf32": 494.0, "fp32": 67.0},
     "H200": {"bf16": 989.0, "tf32": 494.0, "fp32": 67.0},
     "A100": {"bf16": 312.0, "tf32": 156.0, "fp32": 19.5},
