@@ -74,10 +74,16 @@ class GMMShared:
 
     seed: int = field(0, doc="seeds data, initial weights, chains")
     threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
-    engine: Literal["autograd", "closed_form"] = field(
-        "closed_form", doc="how the samplers get grad E: generic autograd or the MLP's closed form")
-    matmul_dtype: Literal["float32", "bfloat16"] = field(
-        "float32", doc="closed_form only: dtype of the matrix products (bf16 uses AMX where present)")
+    engine: Literal["auto", "autograd", "closed_form", "compiled"] = field(
+        "auto", doc="how the samplers get grad E: generic autograd, the MLP's closed form (eager), or "
+                    "compiled (closed form plus transitions compiled in chunks, docs/engine.md); "
+                    "auto = compiled for runs of >= 200k transitions per job, else closed_form")
+    matmul_dtype: Literal["float32", "bfloat16", "bfloat16x3"] = field(
+        "bfloat16", doc="closed_form/compiled: precision of the matrix products; bf16 gradients keep "
+                        "fp32-accurate energies for samplers with a Metropolis test (docs/engine.md)")
+    kernel: Literal["auto", "amx", "torch"] = field(
+        "auto", doc="closed_form/compiled: the fused AMX kernel (x86 CPUs with AMX), torch ops, or auto")
+    chunk: int = field(16, bound=Bound(lo=1), doc="compiled: transitions per compiled call")
     data: GaussianMixtureConfig = field(default_factory=GaussianMixtureConfig)
     model: MLPConfig = field(default_factory=MLPConfig)
     train: ToyCDConfig = field(default_factory=ToyCDConfig)
@@ -109,6 +115,12 @@ class GMMRun(GMMShared):
 
 # ---------------------------------------------------------------------------
 
+def load_study(args) -> GMMStudy:
+    """The whole study from --params/--section or --config, plus --set overrides."""
+    from ebmlab.cli import raw_config
+    return from_dict(GMMStudy, raw_config(args))
+
+
 def _load_run(args) -> GMMRun:
     """A run config from a whole study (--params/--section + --run) or from a run slice."""
     from ebmlab.cli import raw_config
@@ -129,13 +141,27 @@ def _data(run: GMMRun) -> torch.Tensor:
     return x
 
 
+def engine_of(run: GMMRun) -> str:
+    if run.engine != "auto":
+        return run.engine
+    return "compiled" if run.train.epochs * run.train.steps >= 200_000 else "closed_form"
+
+
 def make_target(run: GMMRun):
-    """The energy evaluator the samplers use for this run (None: autograd through the model)."""
-    if run.engine == "autograd":
+    """The energy evaluator the samplers use for this run (None: autograd through the model).
+
+    Returns a factory called with the current weights each epoch; a compiled engine
+    keeps one :class:`ebmlab.engine.CompiledChain` across epochs (one compilation).
+    """
+    engine = engine_of(run)
+    if engine == "autograd":
         return None
-    from ebmlab.engine import MLPTarget
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[run.matmul_dtype]
-    return lambda model: MLPTarget(model, matmul_dtype=dtype)
+    from ebmlab.engine import CompiledChain, MLPTarget
+    from ebmlab.engine.native import tune_allocator
+    tune_allocator()
+    chain = CompiledChain(chunk=run.chunk) if engine == "compiled" else None
+    exact = samplers.build(run.sampler).metropolis
+    return lambda model: MLPTarget(model, run.matmul_dtype, exact_energy=exact, kernel=run.kernel, chain=chain)
 
 
 def _model(run: GMMRun) -> MLPEnergy:

@@ -8,25 +8,45 @@ a_0 = x / c, backpropagation to the input is
 
 a handful of matrix products and elementwise maps per step; generic autograd spends
 most of a small MLP's time on graph bookkeeping instead.
+
+Three ways to evaluate it, all behind the same :class:`MLPTarget`:
+
+* ``kernel="torch"``: the formula above in torch operations (any device, fp32 or bf16
+  matrix products);
+* ``kernel="amx"``: the fused C kernel of :mod:`ebmlab.engine.native` (x86 CPUs with
+  AMX): bf16 products with fp32 accumulation and outputs; energies are computed with
+  split-bf16 products (accurate to ~1e-5 relative) when ``exact_energy``;
+* either of them with ``chunk=K``: the sampler's transitions run K at a time in one
+  ``torch.compile`` graph (:mod:`ebmlab.engine.chain`), the same Markov chains as the
+  eager loop.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import torch
 from torch import Tensor, nn
 
+from ebmlab.engine import native
+from ebmlab.engine.chain import CompiledChain
 from ebmlab.models.mlp import MLPEnergy
-from ebmlab.samplers.base import Target
+from ebmlab.samplers.base import Sampler, State, Target
+
+#: matrix-product precisions: name -> (torch dtype of the torch path, kernel passes)
+MATMUL = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bfloat16x3": torch.bfloat16}
 
 
-def _act_and_slope(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
+def act_and_slope(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
+    """The activation and its derivative at ``z``."""
     if name == "silu":
         s = torch.sigmoid(z)
         return z * s, s * (1 + z * (1 - s))
     if name == "relu":
         return torch.relu(z), (z > 0).to(z.dtype)
     if name == "leaky_relu":
-        return torch.nn.functional.leaky_relu(z, 0.2), torch.where(z > 0, 1.0, 0.2).to(z.dtype)
+        pos = z > 0
+        return torch.where(pos, z, 0.2 * z), torch.where(pos, 1.0, 0.2).to(z.dtype)
     if name == "elu":
         e = torch.expm1(torch.clamp(z, max=0))
         return torch.where(z > 0, z, e), torch.where(z > 0, torch.ones_like(z), e + 1)
@@ -38,54 +58,151 @@ def _act_and_slope(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
     raise ValueError(f"no closed-form slope for activation {name!r}")
 
 
-class MLPTarget(Target):
-    """Energy and input gradient of a frozen MLPEnergy, computed in closed form.
+def _mm(a: Tensor, w: Tensor, dtype: torch.dtype) -> Tensor:
+    return (a.to(dtype) @ w.to(dtype)).float()
 
-    ``matmul_dtype=torch.bfloat16`` runs the matrix products in bf16 (AMX on recent
-    Xeons) with fp32 accumulation and fp32 elementwise maps; energies are still
-    returned in fp32, and Metropolis tests stay in fp32 in the samplers.
+
+def closed_form(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor], activation: str,
+                scale: float, fwd_dtype: torch.dtype, bwd_dtype: torch.dtype,
+                want_grad: bool) -> tuple[Tensor, Tensor | None]:
+    """Energy (n,) and, if ``want_grad``, input gradient of the MLP with these weights.
+
+    ``weights[i]`` is the (out, in) matrix of layer i (the last one is (1, H_L));
+    products of the forward pass use ``fwd_dtype``, those of the backward pass
+    ``bwd_dtype``; elementwise maps are fp32.
     """
+    a = x / scale if scale != 1.0 else x
+    slopes = []
+    for W, b in zip(weights[:-1], biases[:-1]):
+        a, d = act_and_slope(activation, _mm(a, W.t(), fwd_dtype) + b)
+        slopes.append(d)
+    e = (a @ weights[-1].float().t()).squeeze(-1) + biases[-1]
+    if not want_grad:
+        return e, None
+    delta = weights[-1].float() * slopes[-1]
+    for i in range(len(slopes) - 1, 0, -1):
+        delta = _mm(delta, weights[i], bwd_dtype) * slopes[i - 1]
+    g = _mm(delta, weights[0], bwd_dtype)
+    return e, (g / scale if scale != 1.0 else g)
 
-    def __init__(self, model: MLPEnergy, matmul_dtype: torch.dtype = torch.float32):
-        super().__init__(model)
-        self.activation = model.config.activation
-        self.scale = model.config.input_scale
-        lin = [m for m in model.net if isinstance(m, nn.Linear)]
-        self.matmul_dtype = matmul_dtype
-        self.weights = [m.weight.detach().to(matmul_dtype) for m in lin]
-        self.biases = [m.bias.detach().float() for m in lin]
 
-    def _mm(self, a: Tensor, w: Tensor, transpose: bool) -> Tensor:
-        a = a.to(self.matmul_dtype)
-        out = a @ (w.t() if transpose else w)
-        return out.float()
+class _TorchForm(Target):
+    """The closed form as a Target over explicit weight tensors (traceable)."""
 
-    def _forward(self, x: Tensor, keep: bool):
-        a = x / self.scale if self.scale != 1.0 else x
-        slopes = []
-        for W, b in zip(self.weights[:-1], self.biases[:-1]):
-            z = self._mm(a, W, True) + b
-            if keep:
-                a, d = _act_and_slope(self.activation, z)
-                slopes.append(d)
-            else:
-                a, _ = _act_and_slope(self.activation, z)
-        e = self._mm(a, self.weights[-1], True).squeeze(-1) + self.biases[-1]
-        return e, slopes
+    def __init__(self, weights, biases, activation, scale, fwd_dtype, bwd_dtype):
+        super().__init__(None)
+        self.weights, self.biases = list(weights), list(biases)
+        self.activation, self.scale = activation, scale
+        self.fwd_dtype, self.bwd_dtype = fwd_dtype, bwd_dtype
 
     def energy(self, x: Tensor) -> Tensor:
         self.n_energy_evals += 1
         with torch.no_grad():
-            return self._forward(x, keep=False)[0]
+            return closed_form(x, self.weights, self.biases, self.activation, self.scale,
+                               self.fwd_dtype, self.bwd_dtype, False)[0]
 
     def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self.n_grad_evals += 1
         with torch.no_grad():
-            e, slopes = self._forward(x, keep=True)
-            delta = self.weights[-1].float() * slopes[-1]  # (1, h_L) * (n, h_L)
-            for i in range(len(slopes) - 1, 0, -1):
-                delta = self._mm(delta, self.weights[i], False) * slopes[i - 1]
-            g = self._mm(delta, self.weights[0], False)
-            if self.scale != 1.0:
-                g = g / self.scale
-        return e, g
+            return closed_form(x, self.weights, self.biases, self.activation, self.scale,
+                               self.fwd_dtype, self.bwd_dtype, True)
+
+
+class _KernelForm(Target):
+    """The AMX kernel as a Target over its packed weight buffer (traceable: a torch op)."""
+
+    def __init__(self, blob: Tensor, fwd_passes: int, bwd_passes: int):
+        super().__init__(None)
+        self.blob, self.fwd_passes, self.bwd_passes = blob, fwd_passes, bwd_passes
+
+    def energy(self, x: Tensor) -> Tensor:
+        self.n_energy_evals += 1
+        return torch.ops.ebmlab_engine.mlp_energy_grad(x, self.blob, False, self.fwd_passes, self.bwd_passes)[0]
+
+    def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self.n_grad_evals += 1
+        return tuple(torch.ops.ebmlab_engine.mlp_energy_grad(x, self.blob, True, self.fwd_passes, self.bwd_passes))
+
+
+def resolve_kernel(kernel: str, model: nn.Module, matmul: str) -> str:
+    """'auto' -> 'amx' when the AMX kernel handles this model and precision, else 'torch'."""
+    if kernel not in ("auto", "amx", "torch"):
+        raise ValueError(f"kernel must be auto, amx or torch, got {kernel!r}")
+    amx_ok = matmul != "float32" and native.supports(model)
+    if kernel == "amx" and not amx_ok:
+        raise ValueError("the AMX kernel needs an x86 CPU with AMX, hidden widths that are multiples of 32, "
+                         "a supported activation and matmul_dtype bfloat16 or bfloat16x3")
+    return "amx" if kernel == "amx" or (kernel == "auto" and amx_ok) else "torch"
+
+
+class MLPTarget(Target):
+    """Energy and input gradient of a frozen MLPEnergy, computed in closed form.
+
+    ``matmul_dtype``: "float32", "bfloat16" (bf16 inputs, fp32 accumulation) or
+    "bfloat16x3" (split bf16, ~1e-5 relative, AMX kernel only; the torch path treats
+    it as bfloat16). A ``torch.dtype`` is accepted for the first two.
+    ``exact_energy``: compute energies (the forward products) at fp32 accuracy even
+    when the gradients use bf16; samplers with a Metropolis test need this.
+    ``kernel``: "torch", "amx" or "auto" (AMX when possible).
+    ``chain``: a :class:`CompiledChain` (shared across epochs, so one compilation
+    serves a whole training run) to run transitions in compiled chunks.
+    """
+
+    def __init__(self, model: MLPEnergy, matmul_dtype: str | torch.dtype = "float32", *,
+                 exact_energy: bool = True, kernel: str = "torch", chain: CompiledChain | None = None):
+        super().__init__(model)
+        if isinstance(matmul_dtype, torch.dtype):
+            matmul_dtype = {torch.float32: "float32", torch.bfloat16: "bfloat16"}[matmul_dtype]
+        if matmul_dtype not in MATMUL:
+            raise ValueError(f"matmul_dtype must be one of {', '.join(MATMUL)}, got {matmul_dtype!r}")
+        self.matmul = matmul_dtype
+        self.kernel = resolve_kernel(kernel, model, matmul_dtype)
+        self.chain = chain
+        if self.kernel == "amx":
+            self.blob = native.pack(model)
+            self.bwd_passes = 3 if matmul_dtype == "bfloat16x3" else 1
+            self.fwd_passes = 3 if (exact_energy or self.bwd_passes == 3) else 1
+            self._params = [self.blob]
+            self._form = _KernelForm(self.blob, self.fwd_passes, self.bwd_passes)
+        else:
+            lin = [m for m in model.net if isinstance(m, nn.Linear)]
+            dt = MATMUL[matmul_dtype]
+            self.bwd_dtype = dt
+            self.fwd_dtype = torch.float32 if exact_energy else dt
+            ws = [m.weight.detach() for m in lin]
+            bs = [m.bias.detach().float() for m in lin]
+            self._n_layers = len(lin)
+            self._params = ws + bs
+            self._form = self.functional()(self._params)
+
+    def form_key(self) -> tuple:
+        """The constants of :meth:`functional` (compiled chunks are cached by it)."""
+        c = self.energy_fn.config
+        if self.kernel == "amx":
+            return ("amx", self.fwd_passes, self.bwd_passes)
+        return ("torch", self._n_layers, c.activation, c.input_scale, self.fwd_dtype, self.bwd_dtype)
+
+    def functional(self) -> Callable[[Sequence[Tensor]], Target]:
+        """params -> a Target over those tensors, with this target's constants (for tracing)."""
+        if self.kernel == "amx":
+            fwd, bwd = self.fwd_passes, self.bwd_passes
+            return lambda params: _KernelForm(params[0], fwd, bwd)
+        n, c, fd, bd = self._n_layers, self.energy_fn.config, self.fwd_dtype, self.bwd_dtype
+        act, scale = c.activation, c.input_scale
+        return lambda params: _TorchForm(params[:n], params[n:], act, scale, fd, bd)
+
+    def params(self) -> list[Tensor]:
+        return list(self._params)
+
+    def energy(self, x: Tensor) -> Tensor:
+        self.n_energy_evals += 1
+        return self._form.energy(x)
+
+    def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self.n_grad_evals += 1
+        return self._form.energy_and_grad(x)
+
+    def run_chain(self, sampler: Sampler, state: State, n_steps, generator, diag, progress, desc):
+        if self.chain is None:
+            return None
+        return self.chain.run(sampler, self, state, n_steps, generator, diag, progress, desc)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ebmlab.config import from_dict, to_dict
-from ebmlab.progress import progress_range
+from ebmlab.progress import progress as progress_iter
 
 EnergyFn = Callable[[Tensor], Tensor]
 
@@ -50,6 +50,22 @@ class Target:
             e = self.energy_fn(xg)
             (g,) = torch.autograd.grad(e.sum(), xg)
         return e.detach(), g.detach()
+
+    def prepare(self, sampler: "Sampler") -> None:
+        """Called by ``Sampler.run`` before the first evaluation: the sampler that will
+        drive this target (an engine may, e.g., keep energies at fp32 accuracy for a
+        sampler with a Metropolis test). The default does nothing."""
+
+    def run_chain(self, sampler: "Sampler", state: "State", n_steps: int, generator: torch.Generator | None,
+                  diag: dict[str, list[Tensor]], progress: bool | None, desc: str) -> "State | None":
+        """Optional fast path for ``n_steps`` plain transitions (no callback, no trace).
+
+        An engine may run the sampler's own ``step`` in a compiled loop here; it must
+        draw the same random numbers in the same order, append per-step diagnostics
+        (0-d tensors or 1-d chunks) to ``diag`` and count its evaluations. ``None``
+        means "not handled": the sampler then steps one transition at a time.
+        """
+        return None
 
 
 def as_target(energy: EnergyFn | Target) -> Target:
@@ -89,12 +105,31 @@ def per_chain(v: Tensor, like: Tensor) -> Tensor:
     return v.reshape(v.shape[0], *([1] * (like.dim() - 1)))
 
 
-def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+class DrawSource:
+    """Stands in for a ``torch.Generator`` in the draws below (see ebmlab.engine.chain):
+    hands out or records the random tensors a transition uses, in order."""
+
+    def normal(self, shape: torch.Size, like: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def uniform(self, shape: torch.Size, like: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+def randn_like(x: Tensor, generator: torch.Generator | DrawSource | None) -> Tensor:
+    if isinstance(generator, DrawSource):
+        return generator.normal(x.shape, x)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-def rand_chains(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.rand((x.shape[0],), generator=generator, device=x.device, dtype=x.dtype)
+def uniform_like(x: Tensor, generator: torch.Generator | DrawSource | None) -> Tensor:
+    if isinstance(generator, DrawSource):
+        return generator.uniform(x.shape, x)
+    return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def rand_chains(x: Tensor, generator: torch.Generator | DrawSource | None) -> Tensor:
+    return uniform_like(x.new_empty((x.shape[0],)), generator)
 
 
 def clip_grad(g: Tensor, clip: float | None) -> Tensor:
@@ -109,7 +144,7 @@ def mh_accept(log_alpha: Tensor, generator: torch.Generator | None) -> tuple[Ten
     """Metropolis-Hastings decision per chain: (accepted mask, acceptance probability)."""
     log_alpha = torch.nan_to_num(log_alpha, nan=-math.inf)
     prob = log_alpha.clamp(max=0.0).exp()
-    u = torch.rand(log_alpha.shape, generator=generator, device=log_alpha.device, dtype=log_alpha.dtype)
+    u = uniform_like(log_alpha, generator)
     return u < prob, prob
 
 
@@ -123,6 +158,8 @@ class Sampler:
     name: ClassVar[str]
     Config: ClassVar[type]
     needs_grad: ClassVar[bool] = True
+    #: has a Metropolis test, so engines keep its energies at fp32 accuracy
+    metropolis: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None:
@@ -163,11 +200,21 @@ class Sampler:
         if n_steps < 0 or burn_in < 0 or thin < 1:
             raise ValueError("need n_steps >= 0, burn_in >= 0 and thin >= 1")
         target = as_target(energy)
+        target.prepare(self)
         e0, g0 = target.n_energy_evals, target.n_grad_evals
         state = self.init(target, x0.detach().clone())
         diag: dict[str, list[Tensor]] = defaultdict(list)
         kept: list[Tensor] = []
-        for t in progress_range(n_steps, desc=desc or self.name, enabled=progress):
+        # an engine's fast path may run the transitions whose states nobody looks at:
+        # all of them, or those before burn-in when a trace is kept; never with a callback
+        n_fast = 0 if callback is not None else (min(burn_in, n_steps) if keep_trace else n_steps)
+        start = 0
+        if n_fast > 0:
+            fast = target.run_chain(self, state, n_fast, generator, diag, progress, desc or self.name)
+            if fast is not None:
+                state, start = fast, n_fast
+        for t in progress_iter(range(start, n_steps), desc=desc or self.name, total=n_steps - start,
+                               enabled=progress):
             state = self.step(target, state, generator, diag)
             if callback is not None:
                 replaced = callback(t, state.x)
@@ -179,7 +226,7 @@ class Sampler:
         return SampleResult(
             x=state.x,
             energy=state.energy,
-            diagnostics={k: torch.stack(v) for k, v in diag.items()},
+            diagnostics={k: torch.cat([t.reshape(-1) for t in v]) for k, v in diag.items()},
             trace=torch.stack(kept) if keep_trace and kept else None,
             n_energy_evals=target.n_energy_evals - e0,
             n_grad_evals=target.n_grad_evals - g0,

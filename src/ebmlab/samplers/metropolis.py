@@ -60,6 +60,7 @@ class MALAConfig:
 class MALA(Sampler):
     name = "mala"
     Config = MALAConfig
+    metropolis = True
 
     def info(self):
         return {"temperature": self.config.T, "noise_std": self.config.sigma}
@@ -147,6 +148,7 @@ class RWMH(Sampler):
     name = "rwmh"
     Config = RWMHConfig
     needs_grad = False
+    metropolis = True
 
     def step(self, target: Target, state: State, gen, diag) -> State:
         c = self.config
@@ -174,6 +176,7 @@ class HMCConfig:
 class HMC(Sampler):
     name = "hmc"
     Config = HMCConfig
+    metropolis = True
 
     def step(self, target: Target, state: State, gen, diag) -> State:
         c = self.config
