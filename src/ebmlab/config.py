@@ -256,15 +256,18 @@ def to_dict(obj: Any) -> Any:
 def _schema_of(tp: Any) -> dict:
     origin = get_origin(tp)
     if isinstance(tp, TaggedType):
-        variants = []
+        # if/then per name rather than oneOf, so a validator reports the exact bad key
+        key = tp.registry.key
+        branches = []
         for name, cls in sorted(tp.registry.classes.items()):
-            # no defaults inside oneOf branches: a default-filling validator would
-            # merge every branch's defaults into the instance (the library fills them)
+            # no defaults inside branches: a default-filling validator would merge
+            # every branch's defaults into the instance (the library fills them)
             body = _strip_defaults(json_schema(cls))
-            body["properties"] = {tp.registry.key: {"const": name}, **body["properties"]}
-            body["required"] = [tp.registry.key] + body.get("required", [])
-            variants.append(body)
-        return {"type": "object", "oneOf": variants}
+            body["properties"] = {key: {"const": name}, **body["properties"]}
+            branches.append({"if": {"properties": {key: {"const": name}}, "required": [key]},
+                             "then": body})
+        return {"type": "object", "required": [key],
+                "properties": {key: {"enum": sorted(tp.registry.classes)}}, "allOf": branches}
     if tp is Any:
         return {}
     if origin is Literal:

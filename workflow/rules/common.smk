@@ -2,24 +2,49 @@
 import json
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+import jsonschema
+import yaml
+from jsonschema.exceptions import best_match
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
 min_version("8.0")
 
 PROFILES = ("smoke", "fast", "paper")
 PROFILE = str(config.get("profile", "paper"))
+PARAMS = f"params/{PROFILE}.yaml"
 if PROFILE not in PROFILES:
-    raise ValueError(f"unknown profile {PROFILE!r}: use --config profile=smoke|fast|paper")
-if not Path(f"params/{PROFILE}.yaml").exists():
-    raise ValueError(f"params/{PROFILE}.yaml does not exist (profile {PROFILE!r} has no studies yet)")
+    raise WorkflowError(f"unknown profile {PROFILE!r}: use --config profile=smoke|fast|paper")
+if not Path(PARAMS).exists():
+    raise WorkflowError(f"{PARAMS} does not exist (profile {PROFILE!r} has no studies yet)")
+try:
+    yaml.safe_load(Path(PARAMS).read_text())
+except yaml.YAMLError as err:
+    mark = getattr(err, "problem_mark", None)
+    where = f" line {mark.line + 1}" if mark else ""
+    raise WorkflowError(f"malformed YAML in {PARAMS}{where}: {getattr(err, 'problem', err)}")
 
 
-configfile: f"params/{PROFILE}.yaml"
+configfile: PARAMS
 
 
+def validate_params(cfg, schema_file):
+    """Stop at parse time, before any job, with one line naming the bad key."""
+    schema = yaml.safe_load(Path(schema_file).read_text())
+    err = best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(cfg))
+    if err is None:
+        return
+    where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    message = err.message
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        message = f"unknown key {', '.join(map(repr, extra))}"
+    raise WorkflowError(f"{PARAMS}: {where}: {message}")
+
+
+validate_params(config, Path(workflow.basedir) / "workflow/schemas/params.schema.yaml")
 if config.get("profile") != PROFILE:
-    raise ValueError(f"params/{PROFILE}.yaml says profile: {config.get('profile')!r}")
-validate(config, "../schemas/params.schema.yaml")
+    raise WorkflowError(f"{PARAMS} says profile: {config.get('profile')!r}")
 
 # paper results live at the top of reports/; other profiles in their own folder
 REPORTS = "reports" if PROFILE == "paper" else f"reports/{PROFILE}"

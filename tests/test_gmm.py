@@ -1,0 +1,128 @@
+"""The GMM study's entry points: bad input, end to end at toy size, resume, divergence."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ebmlab import gmm
+from ebmlab.cli import Diverged
+from ebmlab.config import from_dict
+
+TINY = {"train": {"epochs": 4, "steps": 20, "checkpoint_every": 2, "lr": 0.01},
+        "model": {"hidden": [8, 8]}, "rhat": {"steps": 40}, "figures": {"resolution": 12}}
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ebmlab.gmm", *args], capture_output=True, text=True)
+
+
+def cfg_json(**changes):
+    cfg = json.loads(json.dumps(TINY))
+    for k, v in changes.items():
+        cfg[k] = v
+    return json.dumps(cfg)
+
+
+@pytest.mark.parametrize("config,message", [
+    ('{"train": {"epochz": 3}}', "error: unknown key 'train.epochz' (allowed: epochs, steps, lr, betas, alpha, "
+                                "init_noise, init_noise_is, batch_size, checkpoint_every, max_abs_energy)"),
+    ('{"train": {"epochs": "many"}}', "error: train.epochs: expected an integer, got 'many'"),
+    ('{"samplers": {"x": {"name": "mala", "step_size": -0.01}}}',
+     "error: samplers.x.step_size: must be > 0, got -0.01"),
+    ('{"samplers": {"x": {"name": "nuts"}}}',
+     "error: samplers.x.name: unknown sampler 'nuts' (choose from gd, hmc, langevin, mala, psgld, rwmh, sgld, "
+     "stanley, tempered_mala)"),
+    ('{"train": {epochs: }', "error: malformed inline config: expected ',' or '}', but got '<stream end>'"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, config, message):
+    out = tmp_path / "run"
+    r = run_cli("train", "--config", config, "--run", "x", "--out", str(out))
+    assert r.returncode == 2
+    assert r.stderr.strip() == message
+    assert not out.exists()
+
+
+def test_unknown_run_and_malformed_params_file(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("gmm:\n  train: [1, 2\n")
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--run", "mala", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: malformed YAML in {p} line 3")
+    assert len(r.stderr.strip().splitlines()) == 1
+    p.write_text("gmm: {}\n")
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--run", "nuts", "--out", str(tmp_path / "o"))
+    assert r.stderr.strip() == "error: unknown run 'nuts' (this study has gd, sgld, mala, psgld)"
+    r = run_cli("evaluate", "--params", str(p), "--section", "gmm", "--run", "mala", "--out", str(tmp_path / "o"))
+    assert r.stderr.strip() == f"error: missing input {tmp_path / 'o' / 'model.pt'}: run 'train' first"
+
+
+def test_train_evaluate_table_end_to_end(tmp_path):
+    out = tmp_path / "mala"
+    cfg = cfg_json()
+    assert run_cli("train", "--config", cfg, "--run", "mala", "--out", str(out)).returncode == 0
+    assert run_cli("evaluate", "--config", cfg, "--run", "mala", "--out", str(out)).returncode == 0
+    m = json.loads((out / "rhat.json").read_text())
+    assert m["rhat"] >= 1.0 and m["chains"] == 10 and m["draws_per_chain"] == 20
+    csv, met = tmp_path / "t.csv", tmp_path / "m.json"
+    r = run_cli("table", "--runs", str(out), "--profile", "smoke", "--csv", str(csv), "--metrics", str(met))
+    assert r.returncode == 0, r.stderr
+    header, row = csv.read_text().splitlines()
+    assert header.startswith("sampler,rhat_paper,rhat_reproduced,split_rhat_reproduced,verdict,profile,seed")
+    assert row.startswith("MALA,6.46,")
+    record = (out / "train.run.yaml").read_text()
+    for key in ("config:", "seed: 0", "versions:", "git:", "torch:"):
+        assert key in record
+
+
+def _train(run, tmp_path, interrupt_at=None):
+    model = gmm._model(run)
+    store = gmm.CheckpointStore(tmp_path / "ckpt", gmm.config_hash(gmm.to_dict(run)))
+    gen = torch.Generator().manual_seed(run.seed + 1)
+
+    def stop(row):
+        if interrupt_at is not None and row["epoch"] == interrupt_at:
+            raise KeyboardInterrupt
+
+    from ebmlab import samplers
+    return model, gmm.train_toy_cd(model, gmm._data(run), samplers.build(run.sampler), run.train, gen,
+                                   store=store, on_epoch=stop, make_target=gmm.make_target(run))
+
+
+def test_kill_and_resume_reaches_the_same_state(tmp_path):
+    run = from_dict(gmm.GMMStudy, json.loads(cfg_json())).run("mala")
+    ref, _ = _train(run, tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        _train(run, tmp_path / "b", interrupt_at=2)  # killed after the epoch-2 checkpoint
+    resumed, info = _train(run, tmp_path / "b")
+    assert info["resumed_from"] == 2
+    for p, q in zip(ref.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+
+
+class PoisonedSampler:
+    """Delegates to a real sampler but returns NaN states from its ``bad_run``-th run on."""
+
+    def __init__(self, inner, bad_run):
+        self.inner, self.bad_run, self.runs = inner, bad_run, 0
+
+    def run(self, *args, **kwargs):
+        self.runs += 1
+        res = self.inner.run(*args, **kwargs)
+        if self.runs >= self.bad_run:
+            res.x = torch.full_like(res.x, float("nan"))
+        return res
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
+    from ebmlab import samplers
+    run = from_dict(gmm.GMMStudy, json.loads(cfg_json())).run("sgld")
+    store = gmm.CheckpointStore(tmp_path / "ckpt", gmm.config_hash(gmm.to_dict(run)))
+    sampler = PoisonedSampler(samplers.build(run.sampler), bad_run=4)  # epochs 0-2 fine, epoch 3 NaN
+    with pytest.raises(Diverged) as e:
+        gmm.train_toy_cd(gmm._model(run), gmm._data(run), sampler, run.train,
+                         torch.Generator().manual_seed(1), store=store)
+    assert str(e.value) == f"epoch 3: loss=nan, max|E|=nan; last good checkpoint: {store.path} (after epoch 2)"
+    saved = store.load()
+    assert saved["epoch"] == 2 and all(torch.isfinite(v).all() for v in saved["model"].values())
