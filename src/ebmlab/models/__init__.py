@@ -16,6 +16,7 @@ from torch import nn
 
 from ebmlab.config import ConfigError, Registry, Tagged, TaggedType, check, from_dict
 from ebmlab.models.cnn import CNNConfig, CNNEnergy
+from ebmlab.models.gagnon import GagnonMNIST, GagnonMNISTConfig
 from ebmlab.models.igebm import IGEBM, IGEBMConfig
 from ebmlab.models.mlp import MLPConfig, MLPEnergy
 
@@ -48,6 +49,7 @@ def _image(cls):
 register("mlp", MLPConfig, _mlp)
 register("igebm", IGEBMConfig, _image(IGEBM))
 register("cnn", CNNConfig, _image(CNNEnergy))
+register("gagnon_mnist", GagnonMNISTConfig, _image(GagnonMNIST))
 
 #: annotation for a config field that holds a model specification
 ModelSpec = TaggedType(REGISTRY)
@@ -65,5 +67,5 @@ def build_model(spec: Tagged | dict, in_shape: tuple[int, ...] | None = None) ->
     return _BUILDERS[spec.name](spec.config, in_shape)
 
 
-__all__ = ["MLPEnergy", "MLPConfig", "IGEBM", "IGEBMConfig", "CNNEnergy", "CNNConfig",
-           "REGISTRY", "ModelSpec", "build_model", "register"]
+__all__ = ["MLPEnergy", "MLPConfig", "IGEBM", "IGEBMConfig", "CNNEnergy", "CNNConfig", "GagnonMNIST",
+           "GagnonMNISTConfig", "REGISTRY", "ModelSpec", "build_model", "register"]
