@@ -65,3 +65,12 @@ def test_broken_package_is_one_line_data_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "elasticdeform", None)  # import raises ImportError
     with pytest.raises(DataError, match="elasticdeform package does not load.*--no-binary elasticdeform"):
         elastic_deform(digits(), ElasticConfig(), torch.Generator())
+
+
+def test_callback_with_mask_warps_only_those_chains():
+    x = digits(n=3)
+    mask = torch.tensor([True, False, True])
+    cb = deformation_callback(ElasticConfig(sigma=2.0), 2, torch.Generator().manual_seed(0), mask=mask)
+    assert cb(0, x) is None
+    y = cb(1, x)
+    assert torch.equal(y[1], x[1]) and not torch.equal(y[0], x[0]) and not torch.equal(y[2], x[2])

@@ -72,13 +72,19 @@ def elastic_augment(cfg: ElasticConfig, value_range: tuple[float, float]) -> Cal
 
 
 def deformation_callback(cfg: ElasticConfig, every: int, gen: torch.Generator,
-                         value_range: tuple[float, float] = (0.0, 1.0)):
-    """Sampler callback: warp the chains after every ``every``-th step (test-time transition)."""
+                         value_range: tuple[float, float] = (0.0, 1.0), mask: Tensor | None = None):
+    """Sampler callback: warp the chains (those in ``mask``) after every ``every``-th step."""
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     elasticdeform_module()
 
     def callback(step: int, x: Tensor) -> Tensor | None:
-        return elastic_deform(x, cfg, gen, value_range) if (step + 1) % every == 0 else None
+        if (step + 1) % every:
+            return None
+        if mask is None:
+            return elastic_deform(x, cfg, gen, value_range)
+        x = x.clone()
+        x[mask] = elastic_deform(x[mask], cfg, gen, value_range)
+        return x
 
     return callback
