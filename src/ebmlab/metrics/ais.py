@@ -9,8 +9,9 @@ Z_0 = (high - low)^D) to the model (beta = 1):
 
 for k = 1..K, and Z_T / Z_0 = E[w]. The transitions are ``ebmlab.samplers`` HMC with
 reflection at the box walls (exact for the truncated density). HMC's leapfrog step is
-tuned in a pilot run (its own particles and random numbers) towards ``target_accept``
-and then held fixed for the estimate, so the final particles' weights are exactly
+tuned in a pilot run (its own particles and random numbers, ``pilot_steps`` betas of the
+same spacing) towards ``target_accept``, interpolated in log beta, and then held fixed
+for the estimate, so the final particles' weights are exactly
 unbiased for Z_T; log of the average weight is a stochastic lower bound of log Z_T
 (Jensen), which makes NLL = E/T + log Z_T optimistic when AIS has not converged.
 
@@ -50,11 +51,12 @@ class AISConfig:
     step_size: float = field(0.05, bound=POSITIVE, doc="initial leapfrog step (tuned by the pilot)")
     target_accept: float = field(0.65, bound=OPEN_UNIT, doc="HMC acceptance the pilot aims at")
     pilot_chains: int = field(16, bound=Bound(lo=1), doc="particles of the step-size pilot run")
+    pilot_steps: int = field(500, bound=Bound(lo=2),
+                             doc="intermediate distributions of the pilot; its step sizes are interpolated in log beta")
     batch: int | None = field(None, bound=Bound(lo=1), doc="particles per forward pass; null = all")
 
     def __post_init__(self):
-        check(self.spacing != "geometric" or self.steps >= 2 or self.beta_min == 1.0,
-              "geometric spacing needs steps >= 2")
+        check(self.spacing != "geometric" or self.steps >= 2, "geometric spacing needs steps >= 2")
 
 
 @dataclasses.dataclass
@@ -128,7 +130,10 @@ def ais_log_z(energy: Callable[[Tensor], Tensor] | Target, shape: tuple[int, ...
     def uniform(n):
         return lo + (hi - lo) * torch.rand((n, *shape), generator=gen, device=device, dtype=dtype)
 
-    _, steps, _ = _anneal(target, betas, uniform(cfg.pilot_chains), temperature, box, cfg, gen, None, False)
+    pilot_betas = beta_schedule(dataclasses.replace(cfg, steps=min(cfg.pilot_steps, cfg.steps)))
+    _, pilot_eps, _ = _anneal(target, pilot_betas, uniform(cfg.pilot_chains), temperature, box, cfg, gen, None,
+                              False)
+    steps = np.exp(np.interp(np.log(betas), np.log(pilot_betas), np.log(pilot_eps)))
     size = cfg.batch or cfg.chains
     parts, accepts = [], []
     for start in range(0, cfg.chains, size):
