@@ -1,0 +1,23 @@
+# Nijkamp et al.'s learning diagnostics (practical appendix D) for any image-EBM training run:
+# every run folder results/<profile>/<study>/<run>/ whose history.csv logs d_st and r_t gets
+#   <FIGURES>/nijkamp/<study>/<run>.png and <REPORTS>/metrics/nijkamp/<study>/<run>.json
+# (<run> may contain '/', e.g. table4_1/mnist/langevin). Request the figure to get it; the
+# studies below add theirs to the default target.
+
+
+rule nijkamp_diagnostics:
+    input:
+        f"{RESULTS}/{{nj_study}}/{{nj_run}}/history.csv",
+    output:
+        figure=f"{FIGURES}/nijkamp/{{nj_study}}/{{nj_run}}.png",
+        metrics=f"{REPORTS}/metrics/nijkamp/{{nj_study}}/{{nj_run}}.json",
+    wildcard_constraints:
+        nj_study="[^/]+",
+        nj_run=".+",
+    log:
+        f"{LOGS}/nijkamp/{{nj_study}}/{{nj_run}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m ebmlab.nijkamp --history {input} --figure {output.figure} --metrics {output.metrics} "
+        "--title '{wildcards.nj_study}/{wildcards.nj_run}' > {log} 2>&1"
