@@ -11,6 +11,7 @@
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/gmm.smk"
+include: "workflow/rules/table4_1.smk"
 
 
 rule all:

@@ -39,6 +39,16 @@ def require_file(path, hint: str = ""):
     return path
 
 
+def resolve_device(choice: str):
+    """A torch device from 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'."""
+    import torch
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device is 'cuda' but no CUDA device is available")
+    return torch.device(choice)
+
+
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("configuration")
     g.add_argument("--params", help="profile file, e.g. params/smoke.yaml")

@@ -31,7 +31,8 @@ class JobResources:
 def study_sections() -> dict[str, type]:
     """Section name -> config dataclass of every study the workflow knows."""
     from ebmlab.gmm import GMMStudy
-    return {"gmm": GMMStudy}
+    from ebmlab.table4_1 import Table41Study
+    return {"gmm": GMMStudy, "table4_1": Table41Study}
 
 
 def params_schema() -> dict:

@@ -1,1 +1,1 @@
-"""Data sets: toy 2-D mixtures here; image sets live in their own modules."""
+"""Data sets: toy 2-D mixtures (toy.py) and image sets (images.py; ``python -m ebmlab.data`` fetches them)."""

@@ -51,7 +51,7 @@ from ebmlab.cli import Diverged
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, Tagged, check, field
 from ebmlab.progress import progress_range
 from ebmlab.samplers import Sampler, Target
-from ebmlab.train.augment import Augment, AugmentSpec, build_augment
+from ebmlab.train.augment import Augment, AugmentSpec, NoAugmentConfig, build_augment
 from ebmlab.train.auxloss import AuxContext, AuxSpec, AuxTerm, build_aux
 from ebmlab.train.buffer import ReplayBuffer
 from ebmlab.train.checkpoint import CheckpointStore
@@ -78,7 +78,7 @@ class ImageTrainConfig:
                                doc="per drawn start: replaced by uniform noise (nll) or a data point (true_cd)")
     buffer_update: Literal["add", "replace"] = field(
         "add", doc="add: newest replace oldest (IGEBM); replace: back to the drawn slots (JEM)")
-    augment: AugmentSpec = field(default_factory=lambda: Tagged("none", _none_augment()),
+    augment: AugmentSpec = field(default_factory=lambda: Tagged("none", NoAugmentConfig()),
                                  doc="transition applied to buffer-drawn start points")
     data_noise: float = field(0.0, bound=NONNEG, doc="std of Gaussian noise added to x+ (Nijkamp appendix C)")
     ema: float | None = field(None, bound=Bound(lo=0.0, hi=1.0, hi_exclusive=True),
@@ -99,11 +99,6 @@ class ImageTrainConfig:
 
     def iterations_per_epoch(self, n_train: int) -> int:
         return max(1, n_train // self.batch_size)
-
-
-def _none_augment():
-    from ebmlab.train.augment import NoAugmentConfig
-    return NoAugmentConfig()
 
 
 class ImageData(Protocol):
@@ -170,8 +165,9 @@ class ImageTrainer:
         self.hooks = hooks or []
         self.progress = progress
         self.data = data
-        self.x_all = data.x.to(self.device)
+        self.x_all = data.x  # stays on the CPU: batches are converted there, then moved
         self.n_train = self.x_all.shape[0]
+        self.image_shape = tuple(self.x_all.shape[1:])
         check(self.n_train >= 1, "the training set is empty")
         self.total = cfg.iterations(self.n_train)
         self.per_epoch = cfg.iterations_per_epoch(self.n_train)
@@ -197,25 +193,26 @@ class ImageTrainer:
         k = it % self.per_epoch
         if k == 0 or self.perm is None:
             self.perm = torch.randperm(self.n_train, generator=self.data_gen)
-        idx = self.perm[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size].to(self.device)
+        idx = self.perm[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size]
         x = self.to_float(self.x_all[idx])
         if self.cfg.data_noise > 0:
             x = x + self.cfg.data_noise * self.randn(x.shape)
         return x
 
     def to_float(self, x_uint8: Tensor) -> Tensor:
-        return self.data.to_float(x_uint8, self.gen).to(self.device)
+        """The data module's conversion (and dequantisation, drawn from the CPU data generator)."""
+        return self.data.to_float(x_uint8, self.data_gen).to(self.device, torch.float32)
 
     def randn(self, shape) -> Tensor:
         return torch.randn(shape, generator=self.gen, device=self.device)
 
     def uniform_noise(self, n: int) -> Tensor:
         lo, hi = self.value_range
-        shape = (n, *self.x_all.shape[1:])
+        shape = (n, *self.image_shape)
         return lo + (hi - lo) * torch.rand(shape, generator=self.gen, device=self.device)
 
     def random_data(self, n: int) -> Tensor:
-        idx = torch.randint(self.n_train, (n,), generator=self.gen, device=self.device)
+        idx = torch.randint(self.n_train, (n,), generator=self.data_gen)
         return self.to_float(self.x_all[idx])
 
     # -- chains -------------------------------------------------------------------

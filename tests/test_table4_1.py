@@ -1,0 +1,185 @@
+"""The Table 4.1 study: cells, the noise convention, config errors, the table's columns
+and verdicts, and the cell command end to end on embedded data."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from ebmlab.config import ConfigError, from_dict
+from ebmlab.papers import TABLE4_1_FID
+from ebmlab.table4_1 import TABLE_COLUMNS, VERDICTS, Table41Study, main, table_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {
+    "datasets": {"mnist": {"data": {"name": "digits8"}}, "cifar10": {"data": {"name": "cifar10"}}},
+    "samplers": {
+        "langevin": {"name": "langevin", "step_size": 100, "track_acceptance": True},
+        "mala": {"name": "mala", "step_size": 100},
+        "psgld": {"name": "psgld", "step_size": 100, "alpha": 0.9, "lam": 1.0, "precondition_noise": False},
+        "psgld_lam001": {"name": "psgld", "step_size": 100, "alpha": 0.9, "lam": 0.01, "precondition_noise": False},
+    },
+    "switches": {"sgld_then_mala": {"first": "langevin", "then": "mala", "after": 3}},
+    "table_samplers": ["langevin", "mala", "psgld"],
+    "figure_datasets": ["mnist"],
+}
+
+
+def test_paper_values_are_the_thesis_table():
+    assert TABLE4_1_FID["cifar10"] == {"langevin": 61, "mala": 375, "tempered_mala": 413, "psgld": 107}
+    assert [TABLE4_1_FID[d]["langevin"] for d in ("cifar10", "svhn", "mnist", "cats")] == [61, 68, 117, 76]
+    assert [TABLE4_1_FID[d]["psgld"] for d in ("cifar10", "svhn", "mnist", "cats")] == [107, 155, 173, 161]
+
+
+def test_cells_table_rows_everywhere_extra_runs_on_figure_datasets():
+    study = from_dict(Table41Study, SMALL)
+    assert study.cells() == [("mnist", r) for r in ("langevin", "mala", "psgld", "psgld_lam001", "sgld_then_mala")] + \
+        [("cifar10", r) for r in ("langevin", "mala", "psgld")]
+    default = from_dict(Table41Study, {})
+    assert len(default.cells()) == 16  # 4 data sets x 4 samplers, the thesis's table
+
+
+@pytest.mark.parametrize("noise_is,std", [("variance", 0.01), ("std", 1e-4)])
+def test_noise_convention_reaches_every_sampler(noise_is, std):
+    study = from_dict(Table41Study, {**SMALL, "noise": 1e-4, "noise_is": noise_is})
+    cell = study.cell("mnist", "sgld_then_mala")
+    sched = cell.schedule()
+    for s in (sched.first, sched.then):
+        assert s.config.noise_std == pytest.approx(std)
+        assert s.config.clamp == (0.0, 1.0)
+    assert sched.switch_after == 3 and sched.at(2).name == "langevin" and sched.at(3).name == "mala"
+    mala = study.cell("mnist", "mala").schedule().first
+    assert mala.info()["temperature"] == pytest.approx(std ** 2 / 200)  # implied T = sigma^2 / (2h)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"samplers": {**SMALL["samplers"], "mala": {"name": "mala", "step_size": 100, "noise_std": 0.1}}},
+     "sampler.noise_std: this study sets the chain noise with noise / noise_is"),
+    ({"table_samplers": ["langevin", "hmc"]},
+     "table_samplers: unknown run 'hmc' (runs: langevin, mala, psgld, psgld_lam001, sgld_then_mala)"),
+    ({"switches": {"x": {"first": "sgld", "then": "mala", "after": 3}}},
+     "switches.x.first: unknown sampler 'sgld' (samplers: langevin, mala, psgld, psgld_lam001)"),
+    ({"figure_datasets": ["svhn"]}, "figure_datasets: unknown data set 'svhn' (datasets: mnist, cifar10)"),
+    ({"train": {"init": "short_run"}}, "fid.source 'buffer' needs a replay buffer, but train.init is 'short_run'"),
+    ({"fid": {"source": "fresh"}}, "fid: fid.steps must be >= 1 when fid.source is 'fresh'"),
+    ({"fid": {"ema": True}}, "fid.ema needs train.ema (a decay)"),
+    ({"noise_is": "sd"}, "noise_is: must be one of 'std', 'variance', got 'sd'"),
+    ({"datasets": {"mnist": {"data": {"name": "digits8"}, "metrics": ["fid"]}}},
+     "datasets.mnist.metrics[0]: must be one of 'inception', 'classifier', 'inception_standin', got 'fid'"),
+])
+def test_bad_study_config_is_one_line(change, message):
+    with pytest.raises(ConfigError) as err:
+        study = from_dict(Table41Study, {**SMALL, **change})
+        for ds, run in study.cells():
+            study.cell(ds, run)
+    assert str(err.value) == message
+
+
+EXTRACTORS = {"inception": "inception:pool3:pt_inception-2015-12-05-6726825d.pth",
+              "inception_standin": "inception_standin:pool3:random-seed0:75px", "classifier": "classifier:mnist"}
+
+
+def _metrics(ds, run, scores, diverged=None):
+    return {"dataset": ds, "run": run, "scores": scores, "extractors": {k: EXTRACTORS[k] for k in scores},
+            "diverged": diverged, "epochs": 1.0, "n_fid_samples": 100,
+            "data": ds, "fid_source": "buffer", "iterations": 10, "seconds_per_iteration": 0.5,
+            "accept_prob_final": None, "precond_mean_final": None}
+
+
+def test_table_keeps_substitutes_out_of_the_paper_column():
+    ms = [_metrics("mnist", "langevin", {"classifier": 5.0}), _metrics("mnist", "mala", {"classifier": 50.0}),
+          _metrics("mnist", "psgld", {"classifier": 80.0}),   # pSGLD worse than MALA: against the paper
+          _metrics("cifar10", "langevin", {"inception": 70.0, "inception_standin": 1.0}),
+          _metrics("cifar10", "mala", {"inception": None}, diverged="iteration 9: loss=nan")]
+    rows = {(r["dataset"], r["run"]): r for r in table_rows(ms, "fast")}
+    assert list(rows) == [("mnist", "langevin"), ("mnist", "mala"), ("mnist", "psgld"),
+                          ("cifar10", "langevin"), ("cifar10", "mala")]
+    m = rows[("mnist", "langevin")]
+    assert m["fid_reproduced"] == "" and m["classifier_frechet_substitute"] == 5.0
+    assert m["verdict"] == "no Inception FID in this profile"
+    assert m["verdict_substitute"] == "consistent (substitute metric)"
+    assert rows[("mnist", "psgld")]["verdict_substitute"] == "inconsistent (substitute metric)"
+    assert rows[("mnist", "mala")]["verdict_substitute"] == "inconsistent (substitute metric)"
+    c = rows[("cifar10", "langevin")]
+    assert c["fid_reproduced"] == 70.0 and c["inception_standin_fid"] == 1.0 and c["fid_paper"] == 61
+    assert c["verdict"] == "consistent" and c["profile"] == "fast"
+    d = rows[("cifar10", "mala")]
+    assert d["fid_reproduced"] == "diverged" and d["diverged"] == "yes" and d["verdict"] == "consistent"
+    assert set(VERDICTS) | set(VERDICTS.values()) | {"inception_standin_fid"} <= set(TABLE_COLUMNS)
+    assert TABLE_COLUMNS[:8] == ["dataset", "sampler", "fid_paper", "fid_reproduced", "epochs", "n_fid_samples",
+                                 "profile", "verdict"]
+
+
+TINY = {
+    "seed": 0, "device": "cpu",
+    "train": {"epochs": 1, "max_iterations": 3, "batch_size": 8, "steps": 3, "buffer_size": 32,
+              "checkpoint_every": 2, "aux": [{"name": "kl", "chains": 4, "entropy_min_buffer": 16,
+                                              "entropy_compare": 8}]},
+    "fid": {"n_samples": 8, "batch_size": 8, "curve_every": 2, "curve_samples": 4, "reference_n": 8},
+    "datasets": {"cifar10": {"data": {"name": "cifar10", "source": "synthetic", "n": 32, "size": 16},
+                             "model": {"name": "igebm", "stages": [4, 8], "blocks_per_stage": 1},
+                             "augment": {"name": "du2020"}, "metrics": ["inception_standin"]}},
+    "samplers": {"mala": {"name": "mala", "step_size": 100}},
+    "table_samplers": ["mala"], "figure_datasets": ["cifar10"],
+}
+
+
+def test_cell_command_end_to_end_and_rerun_resumes(tmp_path):
+    cfg = json.dumps(TINY)
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    assert main(["reference", "--config", cfg, "--dataset", "cifar10", "--ref-dir", str(ref)]) == 0
+    cell = ["cell", "--config", cfg, "--dataset", "cifar10", "--run", "mala", "--out", str(out), "--ref-dir", str(ref)]
+    assert main(cell) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["iterations"] == 3 and m["n_fid_samples"] == 8 and m["diverged"] is None
+    assert m["noise_std"] == pytest.approx(0.01) and m["sampler_config"]["noise_std"] == pytest.approx(0.01)
+    assert math.isfinite(m["scores"]["inception_standin"]) and m["accept_prob_final"] is not None
+    assert m["extractors"]["inception_standin"].startswith("inception_standin:")
+    hist = (out / "history.csv").read_text().splitlines()
+    assert len(hist) == 4 and "curve_inception_standin" in hist[0] and "d_st" in hist[0]
+    assert (out / "samples.png").exists() and (out / "ckpt" / "last.pt").exists()
+    assert main(cell) == 0   # a rerun resumes from the final checkpoint: same model, same samples
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["scores"] == m["scores"]
+    assert torch.load(out / "model.pt", weights_only=False)["iteration"] == 3
+
+
+def test_missing_data_is_one_line_and_writes_nothing(tmp_path, capsys):
+    cfg = dict(TINY, datasets={"cifar10": {**TINY["datasets"]["cifar10"],
+                                           "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}}})
+    out = tmp_path / "run"
+    assert main(["cell", "--config", json.dumps(cfg), "--dataset", "cifar10", "--run", "mala", "--out", str(out),
+                 "--ref-dir", str(tmp_path / "ref")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cifar10 (train) not found in ")
+    assert "python -m ebmlab.data fetch cifar10" in err[0]
+    assert not out.exists() and not (tmp_path / "ref").exists()
+
+
+def test_whole_study_needs_dataset_and_run(capsys):
+    assert main(["cell", "--params", str(ROOT / "params/smoke.yaml"), "--section", "table4_1", "--out", "x",
+                 "--ref-dir", "y"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: --dataset and --run are required when the configuration is the whole study"
+
+
+@pytest.mark.parametrize("mode", ["record", "fail"])
+def test_a_diverging_cell_is_recorded_or_fails(tmp_path, capsys, mode):
+    cfg = dict(TINY, on_diverge=mode, train={**TINY["train"], "max_abs_energy": 1e-9},
+               datasets={"cifar10": {**TINY["datasets"]["cifar10"], "metrics": []}})
+    out = tmp_path / "run"
+    rc = main(["cell", "--config", json.dumps(cfg), "--dataset", "cifar10", "--run", "mala", "--out", str(out),
+               "--ref-dir", str(tmp_path / "ref")])
+    if mode == "fail":
+        assert rc == 3
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("diverged: iteration 0: loss=") and err.endswith("last good checkpoint: none")
+        assert not (out / "metrics.json").exists()
+    else:
+        assert rc == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["diverged"].startswith("iteration 0: ") and m["n_fid_samples"] == 0
+        row = table_rows([m], "smoke")[0]
+        assert row["diverged"] == "yes" and row["verdict"] == "no Inception FID in this profile"
