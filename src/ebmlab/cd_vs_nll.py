@@ -44,11 +44,12 @@ import torch
 from torch import Tensor
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file
+from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.ais import AISConfig, ais_log_z, nll_from_ais
+from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
 from ebmlab.models import GagnonMNISTConfig, ModelSpec, build_model
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
@@ -180,6 +181,8 @@ class CDvsNLLCommon:
     practical: PracticalConfig = field(default_factory=PracticalConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ais: ImageAISConfig = field(default_factory=ImageAISConfig, doc="(a): AIS of log Z at the training temperature")
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig,
+                                         doc="(b), (c): digit classifier trained on the training split")
 
     def __post_init__(self):
         check(self.sampler.name in ("langevin", "mala"),
@@ -204,7 +207,7 @@ class CDvsNLLCommon:
 
     @property
     def value_range(self) -> tuple[float, float]:
-        return (0.0, 1.0) if getattr(self.data, "range", "unit") == "unit" else (-1.0, 1.0)
+        return self.data.value_range
 
     def eval_sampler(self, noise_std: float):
         """Test-time chains: the training sampler with another noise level."""
@@ -278,14 +281,6 @@ def _load_run(args) -> CDvsNLLRun:
     return run
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA device is available")
-    return torch.device(choice)
-
-
 def _energy(run: CDvsNLLRun, in_shape) -> torch.nn.Module:
     torch.manual_seed(run.seed)  # the same initial weights for every regime
     net = build_model(run.model, tuple(in_shape))
@@ -298,13 +293,21 @@ def _load_split(run: CDvsNLLRun, split: str | None = None):
 
 
 # ---------------------------------------------------------------------------
-# train
+# classifier and train
+
+def cmd_classifier(args) -> None:
+    """The digit classifier of (b) and (c), trained on the study's training images."""
+    raw = raw_config(args)
+    cfg = from_dict(CDvsNLLRun if "regime" in raw else CDvsNLLStudy, raw)  # a regime slice or the whole study
+    torch.set_num_threads(cfg.threads)
+    train_classifier(cfg.data, args.out, device=resolve_device(cfg.device), seed=cfg.seed, config=cfg.classifier)
+
 
 def cmd_train(args) -> None:
     run = _load_run(args)
     out = Path(args.out)
     torch.set_num_threads(run.threads)
-    device = _device(run.device)
+    device = resolve_device(run.device)
     if run.regime.augment.name == "elastic":
         elasticdeform_module()  # a broken install stops here, before any compute
     data = _load_split(run)  # DataError (how to get it) before any compute
@@ -409,11 +412,11 @@ def median_nn_distance(x: Tensor, max_n: int = 2000) -> float:
 
 
 def _classifier(path: str | None, device):
-    """The digit classifier the pipeline trains (issue 3): labels and features of [0, 1] images."""
+    """The digit classifier the pipeline trains (ebmlab.metrics.classifier): labels and features."""
     if path is None:
         raise ConfigError("evaluate needs --classifier <weights file> (the pipeline trains it)")
     from ebmlab.metrics.classifier import load_classifier
-    return load_classifier(str(require_file(path, "train the digit classifier first")), device=device)
+    return load_classifier(require_file(path, "train it: python -m ebmlab.metrics.classifier train"), device=device)
 
 
 def _unit(x: Tensor, value_range) -> Tensor:
@@ -425,7 +428,7 @@ def cmd_evaluate(args) -> None:
     run = _load_run(args)
     out = Path(args.out)
     torch.set_num_threads(run.threads)
-    device = _device(run.device)
+    device = resolve_device(run.device)
     if run.uses_deformation():
         elasticdeform_module()
     ckpt = torch.load(require_file(out / "model.pt", "run 'train' first"), map_location=device, weights_only=False)
@@ -435,7 +438,7 @@ def cmd_evaluate(args) -> None:
     t0 = time.perf_counter()
     base = {"regime": run.label, "label": REGIME_LABELS.get(run.label, run.label), "temperature": T,
             "iterations": ckpt["iteration"], "diverged": ckpt["diverged"], "seed": run.seed, "device": str(device),
-            "data": getattr(run.data, "name", "")}
+            "data": run.data.describe()}
     if ckpt["diverged"]:
         atomic_write_json(out / "metrics.json", base)
         return
@@ -847,12 +850,13 @@ def cmd_table(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ebmlab.cd_vs_nll", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name, helptext in (("train", "train one regime (Algorithm 7 with the regime's settings)"),
+    for name, helptext in (("classifier", "train the digit classifier on the training split"),
+                           ("train", "train one regime (Algorithm 7 with the regime's settings)"),
                            ("evaluate", "AIS NLL, coverage, Frechet distance, stay fraction, figure chains")):
         s = sub.add_parser(name, help=helptext)
         add_config_args(s)
         s.add_argument("--regime", help="regime name when the configuration is the whole study")
-        s.add_argument("--out", required=True, help="run folder")
+        s.add_argument("--out", required=True, help="run folder (classifier: weights file)")
         if name == "evaluate":
             s.add_argument("--classifier", help="digit classifier weights (features and labels)")
     f = sub.add_parser("figures", help="Figs 3-5 analogues, samples and class histograms")
@@ -870,7 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    {"train": cmd_train, "evaluate": cmd_evaluate, "figures": cmd_figures, "table": cmd_table}[args.cmd](args)
+    {"classifier": cmd_classifier, "train": cmd_train, "evaluate": cmd_evaluate, "figures": cmd_figures, "table": cmd_table}[args.cmd](args)
     return 0
 
 

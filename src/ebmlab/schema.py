@@ -32,7 +32,8 @@ def study_sections() -> dict[str, type]:
     """Section name -> config dataclass of every study the workflow knows."""
     from ebmlab.gmm import GMMStudy
     from ebmlab.table4_1 import Table41Study
-    return {"gmm": GMMStudy, "table4_1": Table41Study}
+    from ebmlab.cd_vs_nll import CDvsNLLStudy
+    return {"gmm": GMMStudy, "table4_1": Table41Study, "cd_vs_nll": CDvsNLLStudy}
 
 
 def params_schema() -> dict:
