@@ -12,6 +12,7 @@ Five regimes of the image trainer (thesis Algorithm 7) with Gagnon & Lajoie's MN
 
 Each regime is one job per step::
 
+    python -m ebmlab.cd_vs_nll classifier --params params/smoke.yaml --section cd_vs_nll --out CLF.pt
     python -m ebmlab.cd_vs_nll train    --params params/smoke.yaml --section cd_vs_nll --regime nll --out DIR
     python -m ebmlab.cd_vs_nll evaluate --params ... --regime nll --out DIR --classifier CLF.pt
     python -m ebmlab.cd_vs_nll figures  --runs DIR... --out-dir reports/smoke/figures
@@ -293,7 +294,19 @@ def _load_split(run: CDvsNLLRun, split: str | None = None):
 
 
 # ---------------------------------------------------------------------------
-# classifier and train
+# check, classifier and train
+
+def cmd_regimes(args) -> None:
+    """Validate the whole study (config, data files, elasticdeform) and print its regimes, one a line."""
+    study = from_dict(CDvsNLLStudy, raw_config(args))
+    resolve_device(study.device)
+    run = study.run(next(iter(study.regimes)))
+    for split in ("train", run.test_split):
+        _load_split(run, split)
+    if any(study.run(r).uses_deformation() for r in study.regimes):
+        elasticdeform_module()
+    print("\n".join(study.regimes))
+
 
 def cmd_classifier(args) -> None:
     """The digit classifier of (b) and (c), trained on the study's training images."""
@@ -859,6 +872,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--out", required=True, help="run folder (classifier: weights file)")
         if name == "evaluate":
             s.add_argument("--classifier", help="digit classifier weights (features and labels)")
+    r = sub.add_parser("regimes", help="validate the whole study and list its regimes (for scripts)")
+    add_config_args(r)
     f = sub.add_parser("figures", help="Figs 3-5 analogues, samples and class histograms")
     f.add_argument("--runs", nargs="+", required=True)
     f.add_argument("--out-dir", required=True)
@@ -874,7 +889,7 @@ def build_parser() -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    {"classifier": cmd_classifier, "train": cmd_train, "evaluate": cmd_evaluate, "figures": cmd_figures, "table": cmd_table}[args.cmd](args)
+    {"regimes": cmd_regimes, "classifier": cmd_classifier, "train": cmd_train, "evaluate": cmd_evaluate, "figures": cmd_figures, "table": cmd_table}[args.cmd](args)
     return 0
 
 
