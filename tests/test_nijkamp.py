@@ -66,6 +66,12 @@ def test_diagnose_writes_figure_and_metrics(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 10000
 
 
+def test_run_without_iterations_gets_a_figure_not_an_error(tmp_path):
+    (tmp_path / "h.csv").write_text("iteration,d_st,r_t\n")  # a run that diverged at once
+    s = diagnose(tmp_path / "h.csv", tmp_path / "f.png", tmp_path / "m.json")
+    assert s["label"] == "too_short" and (tmp_path / "f.png").exists()
+
+
 def test_missing_column_is_one_line(tmp_path, capsys):
     (tmp_path / "h.csv").write_text("iteration,loss\n0,1.0\n")
     assert main(["--history", str(tmp_path / "h.csv")]) == 2

@@ -12,7 +12,9 @@ From the per-iteration log of a run (``history.csv`` of the image trainer, colum
     oscillation around 0, the learning is drifting;
   - ``strong``: the lag-1 auto-correlation of d_st is below -2 / sqrt(n), the 95% band
     of white noise, i.e. an expansion update tends to follow a contraction one;
-  - ``weak`` otherwise (the sign of d_st does not depend on recent iterations).
+  - ``weak`` otherwise (the sign of d_st does not depend on recent iterations);
+  - ``too_short``: fewer than 4 logged iterations in the tail (e.g. a run that diverged
+    at once): the figure is drawn with what there is.
 
 The figure follows the appendix's Figs 1-2: d_st (upper left, with its histogram),
 r_t (upper right), cross-correlation (lower left), auto-correlations (lower right).
@@ -37,22 +39,26 @@ from ebmlab.io import atomic_write_json
 def autocorr(x: np.ndarray, max_lag: int) -> np.ndarray:
     """Sample auto-correlation rho(0..max_lag) (biased estimator, rho(0) = 1)."""
     x = np.asarray(x, dtype=np.float64)
-    x = x - x.mean()
     n = x.size
+    if n < 2:
+        return np.full(max_lag + 1, np.nan)
+    x = x - x.mean()
     var = float(np.dot(x, x))
-    if n < 2 or var == 0:
+    if var == 0:
         return np.full(max_lag + 1, np.nan)
     return np.array([np.dot(x[: n - k], x[k:]) / var if k < n else np.nan for k in range(max_lag + 1)])
 
 
 def crosscorr(x: np.ndarray, y: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     """corr(x[t], y[t + k]) for k = -max_lag..max_lag (biased estimator)."""
+    lags = np.arange(-max_lag, max_lag + 1)
+    n = np.size(x)
+    if n < 2:
+        return lags, np.full(lags.size, np.nan)
     x = np.asarray(x, dtype=np.float64) - np.mean(x)
     y = np.asarray(y, dtype=np.float64) - np.mean(y)
-    n = x.size
     norm = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
-    lags = np.arange(-max_lag, max_lag + 1)
-    if n < 2 or norm == 0:
+    if norm == 0:
         return lags, np.full(lags.size, np.nan)
     out = []
     for k in lags:
@@ -91,11 +97,11 @@ def read_history(path: str | Path, d_col: str = "d_st", r_col: str = "r_t") -> t
     path = require_file(path, "train the run first")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    if not rows:
-        raise ConfigError(f"{path}: no iterations logged")
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh), [])
     for col in (d_col, r_col):
-        if col not in rows[0]:
-            raise ConfigError(f"{path}: no column {col!r} (columns: {', '.join(rows[0])})")
+        if col not in header:
+            raise ConfigError(f"{path}: no column {col!r} (columns: {', '.join(header)})")
 
     def num(v):
         try:
@@ -113,7 +119,7 @@ def summarise(d_st: np.ndarray, r_t: np.ndarray, burn_in: float = 0.5, max_lag: 
         **oscillation(d_st, burn_in),
         "burn_in": burn_in,
         "iterations": int(d_st.size),
-        "r_t_tail_mean": float(np.nanmean(r_t[tail])) if r_t.size else float("nan"),
+        "r_t_tail_mean": float(np.nanmean(r_t[tail])) if np.isfinite(r_t[tail]).any() else float("nan"),
         "acf_d_st": autocorr(d_st[tail], lag).tolist(),
         "acf_r_t": autocorr(r_t[tail], lag).tolist(),
         "xcorr_lags": crosscorr(d_st[tail], r_t[tail], lag)[0].tolist(),

@@ -21,3 +21,8 @@ rule nijkamp_diagnostics:
     shell:
         "python -m ebmlab.nijkamp --history {input} --figure {output.figure} --metrics {output.metrics} "
         "--title '{wildcards.nj_study}/{wildcards.nj_run}' > {log} 2>&1"
+
+
+# every image training run of the other studies gets its diagnostics figure too
+if "table4_1" in config:
+    ALL_TARGETS += [f"{FIGURES}/nijkamp/table4_1/{ds}/{run}.png" for ds, run in T41_CELLS]
