@@ -61,7 +61,6 @@ from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.deform import ElasticConfig, elastic_deform, elasticdeform_module
 from ebmlab.train.image import ImageTrainConfig, ImageTrainer, InitMode, SamplerSchedule, history_columns
 from ebmlab.train.practical import LRAnnealConfig, ScaledEnergy, data_noise_std, lr_annealing_hook, scaled_lr
-from ebmlab.train.toy import frozen
 
 REGIMES = ("nll", "true_cd", "true_cd_kl", "nll_du_kl", "nll_deform")
 REGIME_LABELS = {"nll": "NLL (Du & Mordatch buffer)", "true_cd": "true CD", "true_cd_kl": "true CD + CD-sign KL",
@@ -401,8 +400,8 @@ def run_chains(model, sampler, x0: Tensor, steps: int, gen: torch.Generator, *, 
             snaps[t + 1] = (y if y is not None else x).detach().cpu().clone()
         return y
 
-    with frozen(model):
-        res = sampler.run(model, x0, steps, generator=gen, callback=callback if (frames or warp) else None)
+    # the model's parameters are frozen by the caller (evaluate): only input gradients are built
+    res = sampler.run(model, x0, steps, generator=gen, callback=callback if (frames or warp) else None)
     return res.x.detach(), snaps
 
 
