@@ -21,8 +21,8 @@ if "cd_vs_nll" in config:
     CDN_REGIMES = list(CDN.regimes)
     CDN_FIGS = [f"{FIGURES}/cd_vs_nll_{name}.png" for name in ("fig3", "fig4", "fig5", "samples")]
 
-    def cdn_run_config(regime):
-        return as_json(to_dict(CDN.run(regime)))
+    # one regime's slice of the params (shared settings + its own regime), as a JSON argument
+    cdn_run_config = lambda regime: as_json(to_dict(CDN.run(regime)))  # noqa: E731
 
     wildcard_constraints:
         cdn_regime="|".join(CDN_REGIMES),
@@ -93,7 +93,7 @@ if "cd_vs_nll" in config:
             CDN_FIGS,
         params:
             runs=[f"{CDN_DIR}/{r}" for r in CDN_REGIMES],
-            out=FIGURES,
+            out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
             f"{LOGS}/cd_vs_nll/figures.log",
         conda:

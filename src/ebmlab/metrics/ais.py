@@ -97,7 +97,8 @@ def _anneal(target: Target, betas: np.ndarray, x: Tensor, temperature: float, bo
     state = hmc.init(target, x)
     log_w = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     eps = cfg.step_size
-    used, accept = np.empty(len(betas)), np.empty(len(betas))
+    used = np.empty(len(betas))
+    diag: dict = defaultdict(list)
     prev = 0.0
     for k in progress_range(len(betas), desc="ais", enabled=progress):
         beta = float(betas[k])
@@ -106,13 +107,12 @@ def _anneal(target: Target, betas: np.ndarray, x: Tensor, temperature: float, bo
         if step_sizes is not None:
             eps = float(step_sizes[k])
         hmc.config = dataclasses.replace(hmc.config, step_size=eps, temperature=temperature / beta)
-        diag: dict = defaultdict(list)
         state = hmc.step(target, state, gen, diag)
-        acc = float(diag["accept_prob"][-1])
-        used[k], accept[k] = eps, acc
-        if step_sizes is None:  # Robbins-Monro on log eps towards the target acceptance
+        used[k] = eps
+        if step_sizes is None:  # Robbins-Monro on log eps towards the target acceptance (host sync)
+            acc = float(diag["accept_prob"][-1])
             eps = float(np.clip(eps * math.exp(acc - cfg.target_accept), 1e-7, 10 * (box[1] - box[0])))
-    return log_w, used, accept
+    return log_w, used, torch.stack(diag["accept_prob"]).double().cpu().numpy()
 
 
 def ais_log_z(energy: Callable[[Tensor], Tensor] | Target, shape: tuple[int, ...], cfg: AISConfig, *,
