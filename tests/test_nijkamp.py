@@ -70,6 +70,8 @@ def test_run_without_iterations_gets_a_figure_not_an_error(tmp_path):
     (tmp_path / "h.csv").write_text("iteration,d_st,r_t\n")  # a run that diverged at once
     s = diagnose(tmp_path / "h.csv", tmp_path / "f.png", tmp_path / "m.json")
     assert s["label"] == "too_short" and (tmp_path / "f.png").exists()
+    m = json.loads((tmp_path / "m.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert m["acf_d_st"][0] is None  # undefined correlations are null, not NaN
 
 
 def test_missing_column_is_one_line(tmp_path, capsys):

@@ -173,6 +173,14 @@ def figure(d_st: np.ndarray, r_t: np.ndarray, summary: dict, path: str | Path, t
     plt.close(fig)
 
 
+def _json_safe(v):
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
 def diagnose(history: str | Path, figure_path: str | Path | None, metrics_path: str | Path | None,
              title: str = "", burn_in: float = 0.5, max_lag: int = 20) -> dict:
     """Read one run's history, write its figure and metrics; returns the summary."""
@@ -182,8 +190,8 @@ def diagnose(history: str | Path, figure_path: str | Path | None, metrics_path: 
     summary = summarise(d, r, burn_in, max_lag)
     if figure_path:
         figure(d, r, summary, figure_path, title)
-    if metrics_path:
-        atomic_write_json(metrics_path, {"history": str(history), "title": title, **summary})
+    if metrics_path:  # strict JSON: undefined correlations (too few iterations) become null
+        atomic_write_json(metrics_path, _json_safe({"history": str(history), "title": title, **summary}))
     return summary
 
 
