@@ -14,6 +14,7 @@ from ebmlab.cd_vs_nll import (
 )
 from ebmlab.config import ConfigError, from_dict
 from ebmlab.data.images import ImageDataConfig, load_images
+from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
 from ebmlab.models import build_model
 from ebmlab.train.deform import ElasticConfig
 from ebmlab.train.image import ImageTrainer, SamplerSchedule
@@ -224,3 +225,20 @@ def test_tiny_study_end_to_end(tmp_path):
     assert rows[0].startswith("regime,description,profile") and len(rows) == 3
     claims_csv = (tmp_path / "c.csv").read_text()
     assert "C1," in claims_csv and "C9," in claims_csv and ",missing," in claims_csv  # no nll_du_kl run
+
+
+def test_diverged_regime_is_recorded_and_reported(tmp_path):
+    cfg = json.dumps({"device": "cpu", "data": DIGITS, "model": {"name": "gagnon_mnist", "width": 2, "latent": 4},
+                      "train": {"max_iterations": 3, "batch_size": 16, "buffer_size": 50, "max_abs_energy": 1e-9}})
+    out = tmp_path / "nll"
+    assert main(["train", "--config", cfg, "--regime", "nll", "--out", str(out)]) == 0   # on_diverge: record
+    assert "iteration 0" in torch.load(out / "model.pt", weights_only=False)["diverged"]
+    assert main(["evaluate", "--config", cfg, "--regime", "nll", "--out", str(out), "--classifier", "none.pt"]) == 2
+    clf = tmp_path / "clf.pt"
+    train_classifier(from_dict(ImageDataConfig, DIGITS), clf, config=ClassifierConfig(epochs=0.1))
+    assert main(["evaluate", "--config", cfg, "--regime", "nll", "--out", str(out), "--classifier", str(clf)]) == 0
+    assert (out / "chains.npz").exists() and json.loads((out / "metrics.json").read_text())["diverged"]
+    assert main(["table", "--runs", str(out), "--profile", "t", "--csv", str(tmp_path / "t.csv"),
+                 "--claims", str(tmp_path / "c.csv")]) == 0
+    assert ",yes," in (tmp_path / "t.csv").read_text()
+    assert main(["figures", "--runs", str(out), "--out-dir", str(tmp_path / "f")]) == 0

@@ -48,7 +48,7 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
-from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.ais import AISConfig, ais_log_z, nll_from_ais
 from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
 from ebmlab.models import GagnonMNISTConfig, ModelSpec, build_model
@@ -58,7 +58,7 @@ from ebmlab.samplers import SamplerSpec
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.auxloss import AuxSpec, KLCDLossConfig, KLLossConfig
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
-from ebmlab.train.deform import ElasticConfig, elastic_deform, elasticdeform_module
+from ebmlab.train.deform import ElasticConfig, deformation_callback, elasticdeform_module
 from ebmlab.train.image import ImageTrainConfig, ImageTrainer, InitMode, SamplerSchedule, history_columns
 from ebmlab.train.practical import LRAnnealConfig, ScaledEnergy, data_noise_std, lr_annealing_hook, scaled_lr
 
@@ -388,7 +388,6 @@ def run_chains(model, sampler, x0: Tensor, steps: int, gen: torch.Generator, *, 
                deform: ElasticConfig | None = None, every: int = 100, deform_mask: Tensor | None = None,
                deform_gen: torch.Generator | None = None, value_range=(0.0, 1.0)) -> tuple[Tensor, dict[int, Tensor]]:
     """Run chains from ``x0``; snapshots (on the CPU) at the steps in ``frames`` (0 = start)."""
-    from ebmlab.train.deform import deformation_callback
     snaps = {0: x0.detach().cpu().clone()} if 0 in frames else {}
     warp = None
     if deform is not None and (deform_mask is None or bool(deform_mask.any())):
@@ -451,7 +450,8 @@ def cmd_evaluate(args) -> None:
     base = {"regime": run.label, "label": REGIME_LABELS.get(run.label, run.label), "temperature": T,
             "iterations": ckpt["iteration"], "diverged": ckpt["diverged"], "seed": run.seed, "device": str(device),
             "data": run.data.describe()}
-    if ckpt["diverged"]:
+    if ckpt["diverged"]:  # no model to evaluate: empty chains, metrics say why
+        _save_npz(out / "chains.npz", {})
         atomic_write_json(out / "metrics.json", base)
         return
     shape = tuple(test.x.shape[1:])
@@ -503,9 +503,8 @@ def cmd_evaluate(args) -> None:
                        "n": n}
 
     chains = figure_chains(run, model, x_test, device)
-    np.savez_compressed(out / ".chains.tmp.npz", long_samples=_unit(x_long[:64], vr).cpu().numpy(),
-                        high_samples=_unit(x_high[:64], vr).cpu().numpy(), **chains)
-    (out / ".chains.tmp.npz").replace(out / "chains.npz")
+    _save_npz(out / "chains.npz", {"long_samples": _unit(x_long[:64], vr).cpu().numpy(),
+                                   "high_samples": _unit(x_high[:64], vr).cpu().numpy(), **chains})
     metrics.update({"ais": {"ess": ais.ess, "chains": run.ais.chains, "steps": run.ais.steps,
                             "accept_mean": float(ais.accept.mean()), "log_z": ais.log_z, "log_z_se": ais.log_z_se},
                     "n_test": n_test, "eval_seconds": time.perf_counter() - t0,
@@ -513,6 +512,12 @@ def cmd_evaluate(args) -> None:
                     "high_noise_std": ev.high_noise_std})
     write_record(out / "evaluate.run.yaml", command="ebmlab.cd_vs_nll evaluate", config=to_dict(run), seed=run.seed)
     atomic_write_json(out / "metrics.json", metrics)  # last: the job's completion marker
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
 
 
 def figure_chains(run: CDvsNLLRun, model, x_test: Tensor, device) -> dict[str, np.ndarray]:
@@ -571,7 +576,7 @@ def _pack(snaps: dict[int, Tensor], names: list[str], tag: str) -> dict[str, np.
 # ---------------------------------------------------------------------------
 # figures
 
-def _read_runs(dirs: list[str], need: str) -> dict[str, tuple[Path, dict]]:
+def _read_runs(dirs: list[str]) -> dict[str, tuple[Path, dict]]:
     runs = {}
     for d in dirs:
         m = json.loads(require_file(Path(d) / "metrics.json", "run 'evaluate' first").read_text())
@@ -622,7 +627,7 @@ def _rows_figure(rows: list[tuple[str, np.ndarray, np.ndarray]], title: str, pat
 
 def cmd_figures(args) -> None:
     out = Path(args.out_dir)
-    runs = _read_runs(args.runs, "figures")
+    runs = _read_runs(args.runs)
     chains = {}
     for regime, (d, m) in runs.items():
         if not m.get("diverged"):
@@ -685,7 +690,8 @@ def _samples_and_coverage(runs, chains, out: Path) -> None:
         ax.set_ylim(0, 1)
         if j == 0:
             ax.set_ylabel("fraction of chains")
-        ax.legend(fontsize=6)
+        if ax.containers:
+            ax.legend(fontsize=6)
     fig.suptitle("Long-run samples from uniform noise (top) and their class histograms (bottom)", fontsize=9)
     atomic_savefig(fig, out / "cd_vs_nll_samples.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -823,7 +829,7 @@ def claims(metrics: dict[str, dict], profile: str) -> list[dict]:
 
 def cmd_table(args) -> None:
     from ebmlab.nijkamp import read_history, oscillation
-    runs = _read_runs(args.runs, "table")
+    runs = _read_runs(args.runs)
     rows, metrics = [], {}
     for regime, (d, m) in runs.items():
         metrics[regime] = m
