@@ -13,6 +13,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/gmm.smk"
 include: "workflow/rules/table4_1.smk"
 include: "workflow/rules/jem.smk"
+include: "workflow/rules/cd_vs_nll.smk"
+include: "workflow/rules/nijkamp.smk"
 
 
 rule all:

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def constraints():
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
+        if line and not line.startswith(("#", "-")):  # skip comments and pip options (--no-binary)
             name, version = line.split("==")
             pins[name.lower().replace("_", "-")] = version
     return pins

@@ -33,7 +33,9 @@ def study_sections() -> dict[str, type]:
     from ebmlab.gmm import GMMStudy
     from ebmlab.jem import JEMStudy
     from ebmlab.table4_1 import Table41Study
-    return {"gmm": GMMStudy, "table4_1": Table41Study, "jem": JEMStudy, "jem_mnist": JEMStudy}
+    from ebmlab.cd_vs_nll import CDvsNLLStudy
+    return {"gmm": GMMStudy, "table4_1": Table41Study, "jem": JEMStudy, "jem_mnist": JEMStudy,
+            "cd_vs_nll": CDvsNLLStudy}
 
 
 def params_schema() -> dict:

@@ -166,11 +166,28 @@ class HMCConfig:
     Each transition draws p ~ N(0, I), runs ``n_leapfrog`` leapfrog steps of size
     ``step_size`` on U = E / T and accepts with probability min(1, exp(H - H')).
     One leapfrog step equals MALA with h = step_size^2 / 2 and noise sqrt(2 h).
+    With ``reflect = [low, high]`` the target is restricted to that box: a position
+    that leaves it is reflected at the wall and its momentum component flipped (Neal
+    2011, section 5.1), which keeps the leapfrog map reversible and volume-preserving,
+    so the chain stays exact for the truncated density.
     """
 
     step_size: float = field(0.1, bound=POSITIVE, doc="leapfrog step epsilon")
     n_leapfrog: int = field(10, bound=Bound(lo=1), doc="leapfrog steps per transition")
     temperature: float = field(1.0, bound=POSITIVE)
+    reflect: tuple[float, float] | None = field(None, doc="restrict to the box [low, high] by reflection")
+
+    def __post_init__(self):
+        check(self.reflect is None or self.reflect[0] < self.reflect[1], f"bad reflect box {self.reflect}")
+
+
+def reflect_into_box(x: Tensor, p: Tensor, low: float, high: float) -> tuple[Tensor, Tensor]:
+    """Fold positions into [low, high] by mirror reflections; flip momenta reflected an odd number of times."""
+    width = high - low
+    k = torch.floor((x - low) / width)
+    y = (x - low) - k * width
+    odd = torch.remainder(k, 2) == 1
+    return low + torch.where(odd, width - y, y), torch.where(odd, -p, p)
 
 
 class HMC(Sampler):
@@ -187,6 +204,8 @@ class HMC(Sampler):
         e = state.energy
         for i in range(c.n_leapfrog):
             x = x + eps * p
+            if c.reflect is not None:
+                x, p = reflect_into_box(x, p, *c.reflect)
             e, g_raw = target.energy_and_grad(x)
             g = g_raw / T
             p = p - (eps if i < c.n_leapfrog - 1 else 0.5 * eps) * g
@@ -199,4 +218,4 @@ class HMC(Sampler):
                      grad=select_state(accept, g_raw, state.grad))
 
 
-__all__ = ["MALA", "TemperedMALA", "RWMH", "HMC"]
+__all__ = ["MALA", "TemperedMALA", "RWMH", "HMC", "reflect_into_box"]

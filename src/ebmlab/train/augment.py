@@ -11,7 +11,7 @@ horizontal flip, colour jitter of strength s (brightness, contrast and saturatio
 factors in [1 - 0.8 s, 1 + 0.8 s], applied with probability ``color_prob``; no hue
 shift) and grey-scale with probability ``gray_prob``. Colour operations apply to
 3-channel images only. ``none`` leaves the start points unchanged (that code's MNIST
-setting). Further transitions (e.g. elastic deformations) register here.
+setting); ``elastic`` warps each image (ebmlab.train.deform). Further transitions register here.
 """
 
 from __future__ import annotations
@@ -140,3 +140,8 @@ def _du2020(cfg: Du2020AugmentConfig, value_range: tuple[float, float]) -> Augme
 
 _BUILDERS["none"] = lambda cfg, value_range: None
 _BUILDERS["du2020"] = _du2020
+
+# Gagnon & Lajoie 6.3: elastic deformations with the elasticdeform package (ebmlab.train.deform)
+from ebmlab.train.deform import ElasticConfig, elastic_augment  # noqa: E402
+
+register("elastic", ElasticConfig, elastic_augment)

@@ -3,7 +3,7 @@
 A term is a config dataclass registered under a name (``aux: [{name: kl, ...}]`` in a
 training config) plus a callable ``term(ctx) -> (loss, logs)``; the trainer adds every
 term's loss to L_CD + alpha L_2. New variants (e.g. the sign-corrected KL term of
-Gagnon & Lajoie) register here with :func:`register`.
+Gagnon & Lajoie, ``kl_cd`` below) register here with :func:`register`.
 
 ``kl``: the auxiliary loss of Du et al. (2020) as Gagnon & Lajoie (section 5.4)
 describe it, with the sign Du et al. used:
@@ -117,6 +117,29 @@ def register(name: str, config_cls: type, builder: Callable[[Any], AuxTerm]) -> 
 
 
 register("kl", KLLossConfig, kl_term)
+
+
+@dataclasses.dataclass
+class KLCDLossConfig(KLLossConfig):
+    """The KL term with the sign contrastive divergence prescribes (Gagnon & Lajoie 4.2, 5.4.1).
+
+    L_KL = -D_KL[q_theta^t || p_Omega(theta)] = H(q) - E_q[E_Omega] + const: minimising it
+    lowers the samples' entropy and raises their energy through the sampler, so the
+    loss is the negative of Du et al.'s: -weight L_opt - entropy_weight L_ent.
+    """
+
+
+def kl_cd_term(cfg: KLCDLossConfig) -> AuxTerm:
+    du = kl_term(cfg)
+
+    def term(ctx: AuxContext) -> tuple[Tensor, dict[str, float]]:
+        loss, logs = du(ctx)
+        return -loss, logs
+
+    return term
+
+
+register("kl_cd", KLCDLossConfig, kl_cd_term)
 
 #: annotation for a config field holding one auxiliary-loss specification
 AuxSpec = TaggedType(REGISTRY)
