@@ -15,6 +15,7 @@ include: "workflow/rules/table4_1.smk"
 include: "workflow/rules/jem.smk"
 include: "workflow/rules/cd_vs_nll.smk"
 include: "workflow/rules/nijkamp.smk"
+include: "workflow/rules/stanley.smk"
 
 
 rule all:

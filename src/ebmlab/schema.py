@@ -34,8 +34,9 @@ def study_sections() -> dict[str, type]:
     from ebmlab.jem import JEMStudy
     from ebmlab.table4_1 import Table41Study
     from ebmlab.cd_vs_nll import CDvsNLLStudy
+    from ebmlab.stanley import StanleyStudy
     return {"gmm": GMMStudy, "table4_1": Table41Study, "jem": JEMStudy, "jem_mnist": JEMStudy,
-            "cd_vs_nll": CDvsNLLStudy}
+            "cd_vs_nll": CDvsNLLStudy, "stanley": StanleyStudy}
 
 
 def params_schema() -> dict:

@@ -16,6 +16,7 @@ from torch import nn
 
 from ebmlab.config import ConfigError, Registry, Tagged, TaggedType, check, from_dict
 from ebmlab.models.cnn import CNNConfig, CNNEnergy
+from ebmlab.models.convnet import ConvNetConfig, VanillaConvNet
 from ebmlab.models.gagnon import GagnonMNIST, GagnonMNISTConfig
 from ebmlab.models.igebm import IGEBM, IGEBMConfig
 from ebmlab.models.mlp import MLPConfig, MLPEnergy
@@ -52,6 +53,7 @@ register("igebm", IGEBMConfig, _image(IGEBM))
 register("cnn", CNNConfig, _image(CNNEnergy))
 register("wrn", WRNConfig, _image(WideResNetEnergy))
 register("gagnon_mnist", GagnonMNISTConfig, _image(GagnonMNIST))
+register("convnet", ConvNetConfig, lambda cfg, in_shape: VanillaConvNet(cfg, tuple(in_shape)))
 
 #: annotation for a config field that holds a model specification
 ModelSpec = TaggedType(REGISTRY)
@@ -70,4 +72,4 @@ def build_model(spec: Tagged | dict, in_shape: tuple[int, ...] | None = None) ->
 
 
 __all__ = ["MLPEnergy", "MLPConfig", "IGEBM", "IGEBMConfig", "CNNEnergy", "CNNConfig", "WideResNetEnergy", "WRNConfig",
-           "GagnonMNIST", "GagnonMNISTConfig", "REGISTRY", "ModelSpec", "build_model", "register"]
+           "GagnonMNIST", "GagnonMNISTConfig", "VanillaConvNet", "ConvNetConfig", "REGISTRY", "ModelSpec", "build_model", "register"]

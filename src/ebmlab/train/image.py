@@ -68,11 +68,15 @@ class ImageTrainConfig:
     max_iterations: int | None = field(None, bound=Bound(lo=1), doc="stop after this many iterations (caps epochs)")
     batch_size: int = field(128, bound=Bound(lo=1), doc="S: positives and chains per iteration")
     steps: int = field(60, bound=Bound(lo=1), doc="N_s: sampler transitions per iteration")
-    lr: float = field(1e-4, bound=POSITIVE, doc="Adam learning rate")
+    lr: float = field(1e-4, bound=POSITIVE, doc="learning rate")
+    optimizer: Literal["adam", "sgd"] = field("adam", doc="adam, or plain SGD (STANLEY Algorithm 1, line 10)")
     betas: tuple[float, float] = field((0.0, 0.999), doc="Adam betas (beta1 = 0 as in Du & Mordatch)")
     alpha: float = field(1.0, bound=NONNEG, doc="weight of the L2 energy penalty")
     grad_clip_norm: float | None = field(None, bound=POSITIVE, doc="clip the parameter-gradient norm; null = off")
     init: InitMode = field("nll", doc="chain initialisation: nll | true_cd | cd_k | short_run")
+    start_noise: Literal["uniform", "gaussian"] = field(
+        "uniform", doc="short_run starts: uniform over the data range, or N(0, start_noise_std^2)")
+    start_noise_std: float = field(1.0, bound=POSITIVE, doc="std of gaussian short_run starts")
     buffer_size: int = field(10000, bound=Bound(lo=1), doc="replay-buffer capacity")
     reinit_prob: float = field(0.05, bound=UNIT,
                                doc="per drawn start: replaced by uniform noise (nll) or a data point (true_cd)")
@@ -171,7 +175,10 @@ class ImageTrainer:
         check(self.n_train >= 1, "the training set is empty")
         self.total = cfg.iterations(self.n_train)
         self.per_epoch = cfg.iterations_per_epoch(self.n_train)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        if cfg.optimizer == "sgd":
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+        else:
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.ema = None
         if cfg.ema is not None:
             self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -222,6 +229,8 @@ class ImageTrainer:
         if cfg.init == "cd_k":
             return x_pos.clone(), None
         if cfg.init == "short_run":
+            if cfg.start_noise == "gaussian":
+                return cfg.start_noise_std * self.randn((n, *self.image_shape)), None
             return self.uniform_noise(n), None
         if cfg.init == "true_cd" and len(self.buffer) == 0:
             self.buffer.fill(self.random_data(min(cfg.buffer_size, self.n_train)))
@@ -376,10 +385,11 @@ class ImageTrainer:
             self.last_saved = self.iteration
 
     def resume(self) -> int:
-        """Load the store's checkpoint if it belongs to this config; returns its iteration."""
+        """Load the store's checkpoint if it belongs to this config; returns the iteration
+        training goes on from (that of a state loaded by hand, e.g. a previous segment's, if none)."""
         state = self.store.load() if self.store is not None else None
         if state is None:
-            return 0
+            return self.iteration
         self.load_state_dict(state)
         self.last_saved = self.iteration
         return self.iteration

@@ -1,0 +1,135 @@
+"""STANLEY Figs 1, 4-6 (PNG, headless).
+
+* stanley_rings: generated rings samples every ``plot_every`` iterations, one row per
+  sampler (STANLEY on top, Langevin below, as the paper's Fig 1), true samples first;
+* stanley_rings_distance: the distance of generated to true samples over iterations;
+* stanley_fid_<dataset>: the score of every sampler against iterations (Figs 4-5). The
+  y-axis names the metric: an Inception FID, or the labelled substitute / stand-in;
+* stanley_inpainting: originals, masked inputs, then one row of fills per sampler (Fig 6).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ebmlab.io import atomic_savefig
+from ebmlab.plots import plt  # Agg backend, set there
+
+COLORS = {"STANLEY": "tab:red", "Langevin": "tab:blue", "MH": "tab:green", "HMC": "tab:purple",
+          "GD (no noise)": "tab:gray", "stanley": "tab:red", "langevin": "tab:blue"}
+SCORE_COLUMNS = [("fid", "FID (Inception)"),
+                 ("classifier_frechet_substitute", "classifier Frechet distance (substitute, not an FID)"),
+                 ("inception_standin_fid", "FID with random-weight Inception (stand-in, code path only)")]
+
+
+def _order(label: str) -> int:
+    return 0 if label.lower() == "stanley" else 1 if label.lower() == "langevin" else 2
+
+
+def rings_figure(runs: list[dict], path: Path) -> None:
+    runs = sorted(runs, key=lambda r: _order(r["metrics"]["label"]))
+    its = sorted({i for r in runs for i in r["snapshots"]})
+    cols = 1 + max(1, len(its))
+    fig, axes = plt.subplots(len(runs), cols, figsize=(2.2 * cols, 2.2 * len(runs)), squeeze=False)
+    lim = 1.2 * float(max(r["truth"].abs().max() for r in runs))
+    for row, r in zip(axes, runs):
+        truth = r["truth"]
+        row[0].scatter(truth[:, 0], truth[:, 1], s=1, c="k")
+        row[0].set_title("data", fontsize=8)
+        row[0].set_ylabel(r["metrics"]["label"])
+        for ax, it in zip(row[1:], its):
+            x = r["snapshots"].get(it)
+            if x is not None:
+                x = x[torch.isfinite(x).all(dim=1)]
+                ax.scatter(x[:, 0], x[:, 1], s=1, c=COLORS.get(r["metrics"]["label"], "tab:orange"))
+            ax.set_title(f"iteration {it}" if x is not None else f"iteration {it}: none", fontsize=8)
+        for ax in row:
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_aspect("equal")
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def rings_distance_figure(runs: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    metric = runs[0]["metrics"]["distance"] if runs else "energy"
+    for r in sorted(runs, key=lambda r: _order(r["metrics"]["label"])):
+        pts = r["metrics"]["points"]
+        label = r["metrics"]["label"] + (" (diverged)" if r["metrics"]["diverged"] else "")
+        ax.plot([p["iteration"] for p in pts], [p["distance"] for p in pts], marker=".", label=label,
+                color=COLORS.get(r["metrics"]["label"]))
+    ax.set_xlabel("EBM iteration")
+    ax.set_ylabel(f"{metric} distance to true samples")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def _num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def curve_figures(rows: list[dict], out_dir: Path, profile: str) -> list[Path]:
+    paths = []
+    for ds in sorted({r["dataset"] for r in rows}):
+        mine = [r for r in rows if r["dataset"] == ds]
+        col, label = next(((c, lab) for c, lab in SCORE_COLUMNS if any(_num(r.get(c)) is not None for r in mine)),
+                          (None, None))
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        if col is None:
+            ax.text(0.5, 0.5, "no score in this profile", ha="center", va="center", transform=ax.transAxes)
+        else:
+            for s in sorted({r["sampler"] for r in mine}, key=_order):
+                pts = [(r["iteration"], _num(r[col])) for r in mine if r["sampler"] == s]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s, color=COLORS.get(s))
+            ax.set_ylabel(label)
+            ax.legend(fontsize=8)
+        ax.set_xlabel("EBM iteration")
+        data = mine[0]["data"] if mine else ds
+        ax.set_title(f"{data} ({profile} profile)", fontsize=9)
+        fig.tight_layout()
+        path = out_dir / f"stanley_fid_{ds}.png"
+        atomic_savefig(fig, path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _show(ax, img):
+    img = img.detach().float().cpu().clamp(0, 1)
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(img.permute(1, 2, 0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def inpainting_figure(x: torch.Tensor, mask: torch.Tensor, filled: dict, path: Path, title: str) -> None:
+    rows = [("original", x), ("masked", x * (1 - mask) + 0.5 * mask)] + list(filled.items())
+    n = x.shape[0]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
+    for (name, imgs), axrow in zip(rows, axes):
+        for k, ax in enumerate(axrow):
+            if imgs is None:
+                ax.axis("off")
+                if k == 0:
+                    ax.text(0, 0.5, f"{name}: diverged", fontsize=8, transform=ax.transAxes)
+                continue
+            _show(ax, imgs[k])
+        axrow[0].set_ylabel(name, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
