@@ -174,7 +174,7 @@ def cmd_rings(args) -> None:
                            value_range=box, store=store, progress=None)
     snap_dir = out / "snapshots"
     snap_dir.mkdir(parents=True, exist_ok=True)
-    from ebmlab.metrics.distance import energy_distance, mmd_rbf
+    from ebmlab.metrics.distance import energy_distance, mmd_rbf, radial_w1
 
     def distance(x):
         if run.distance == "mmd":
@@ -192,7 +192,9 @@ def cmd_rings(args) -> None:
         finite = bool(torch.isfinite(x).all())
         if plot:
             atomic_torch_save({"iteration": done, "x": x}, snap_dir / f"{done}.pt")
-        return {"distance": distance(x) if finite else float("nan")}
+        if not finite:
+            return {"distance": float("nan"), "radial_w1": float("nan")}
+        return {"distance": distance(x), "radial_w1": radial_w1(x, truth)}
 
     trainer.hooks = [hook]
     diverged = None
@@ -201,7 +203,11 @@ def cmd_rings(args) -> None:
     except Diverged as err:
         diverged = str(err)
     hist = trainer.history
-    points = [{"iteration": r["iteration"] + 1, "distance": r["distance"]} for r in hist if "distance" in r]
+    points = [{"iteration": r["iteration"] + 1, "distance": r["distance"], "radial_w1": r.get("radial_w1")}
+              for r in hist if "distance" in r]
+    # the distance between two independent true samples of the same size: the best reachable value
+    other, _ = rings(run.eval_samples, run.data, torch.Generator().manual_seed(run.seed + 1299709))
+    floor, floor_w1 = distance(other), radial_w1(other, truth)
     secs = [r["seconds"] for r in hist[1:]] or [r["seconds"] for r in hist]
     atomic_write_text(out / "history.csv", csv_text(hist, _columns(hist)) if hist else "iteration\n")
     atomic_write_json(out / "truth.json", {"x": truth.tolist()})
@@ -211,7 +217,7 @@ def cmd_rings(args) -> None:
                  extra={"wall_seconds": trainer.wall, "diverged": diverged})
     atomic_write_json(out / "metrics.json", {
         "label": run.label, "sampler": run.sampler.name, "sampler_config": to_dict(run.sampler.config),
-        "distance": run.distance, "points": points, "iterations": trainer.iteration,
+        "distance": run.distance, "points": points, "noise_floor": floor, "noise_floor_radial_w1": floor_w1, "iterations": trainer.iteration,
         "iterations_planned": trainer.total, "seconds_per_iteration": sum(secs) / len(secs) if secs else None,
         "train_wall_seconds": trainer.wall, "diverged": diverged, "seed": run.seed, "device": str(device),
         "snapshots": sorted(int(p.stem) for p in snap_dir.glob("*.pt")),
@@ -236,14 +242,19 @@ def cmd_rings_figure(args) -> None:
         runs.append({"metrics": m, "snapshots": snaps, "truth": truth})
     rows = [{"sampler": r["metrics"]["label"], "iteration": p["iteration"], "distance": p["distance"],
              "metric": f"{r['metrics']['distance']} distance to true rings samples", "profile": args.profile,
+             "noise_floor": r["metrics"].get("noise_floor", ""), "radial_w1": p.get("radial_w1", ""),
+             "noise_floor_radial_w1": r["metrics"].get("noise_floor_radial_w1", ""),
              "diverged": "yes" if r["metrics"]["diverged"] else "no"}
             for r in runs for p in r["metrics"]["points"]]
-    atomic_write_text(args.csv, csv_text(rows, ["sampler", "iteration", "distance", "metric", "profile", "diverged"]))
+    atomic_write_text(args.csv, csv_text(rows, ["sampler", "iteration", "distance", "metric", "profile", "noise_floor",
+                                                "radial_w1", "noise_floor_radial_w1", "diverged"]))
     rings_figure(runs, Path(args.figure))
     rings_distance_figure(runs, Path(args.distance_figure))
     if args.metrics:
         atomic_write_json(args.metrics, {r["metrics"]["label"]: {
             "final_distance": r["metrics"]["points"][-1]["distance"] if r["metrics"]["points"] else None,
+            "final_radial_w1": r["metrics"]["points"][-1].get("radial_w1") if r["metrics"]["points"] else None,
+            "noise_floor": r["metrics"].get("noise_floor"), "diverged": bool(r["metrics"]["diverged"]),
             "seconds_per_iteration": r["metrics"]["seconds_per_iteration"]} for r in runs})
 
 

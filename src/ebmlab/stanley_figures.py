@@ -44,7 +44,10 @@ def rings_figure(runs: list[dict], path: Path) -> None:
             if x is not None:
                 x = x[torch.isfinite(x).all(dim=1)]
                 ax.scatter(x[:, 0], x[:, 1], s=1, c=COLORS.get(r["metrics"]["label"], "tab:orange"))
-            ax.set_title(f"iteration {it}" if x is not None else f"iteration {it}: none", fontsize=8)
+            if x is None and r["metrics"]["diverged"]:
+                ax.text(0.5, 0.5, f"diverged at\niteration {r['metrics']['iterations']}", ha="center",
+                        va="center", fontsize=8, transform=ax.transAxes)
+            ax.set_title(f"iteration {it}", fontsize=8)
         for ax in row:
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
@@ -57,17 +60,23 @@ def rings_figure(runs: list[dict], path: Path) -> None:
 
 
 def rings_distance_figure(runs: list[dict], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     metric = runs[0]["metrics"]["distance"] if runs else "energy"
-    for r in sorted(runs, key=lambda r: _order(r["metrics"]["label"])):
-        pts = r["metrics"]["points"]
-        label = r["metrics"]["label"] + (" (diverged)" if r["metrics"]["diverged"] else "")
-        ax.plot([p["iteration"] for p in pts], [p["distance"] for p in pts], marker=".", label=label,
-                color=COLORS.get(r["metrics"]["label"]))
-    ax.set_xlabel("EBM iteration")
-    ax.set_ylabel(f"{metric} distance to true samples")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    panels = [(axes[0], "distance", "noise_floor", f"{metric} distance to true samples"),
+              (axes[1], "radial_w1", "noise_floor_radial_w1", "W1 distance of the radii to true samples")]
+    for ax, key, floor_key, ylabel in panels:
+        for r in sorted(runs, key=lambda r: _order(r["metrics"]["label"])):
+            pts = [p for p in r["metrics"]["points"] if p.get(key) is not None]
+            label = r["metrics"]["label"] + (" (diverged)" if r["metrics"]["diverged"] else "")
+            ax.plot([p["iteration"] for p in pts], [p[key] for p in pts], marker=".", label=label,
+                    color=COLORS.get(r["metrics"]["label"]))
+        floor = runs[0]["metrics"].get(floor_key) if runs else None
+        if floor:
+            ax.axhline(floor, color="k", ls="--", lw=0.8, label="two true samples (floor)")
+        ax.set_xlabel("EBM iteration")
+        ax.set_ylabel(ylabel)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_savefig(fig, path, dpi=110)
     plt.close(fig)

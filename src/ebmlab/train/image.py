@@ -12,7 +12,8 @@ One iteration:
    * ``true_cd``: the buffer is filled with real images first, and each drawn start is
      replaced by a random training image with probability ``reinit_prob``;
    * ``cd_k``: every chain starts at the positive batch (no buffer);
-   * ``short_run``: every chain starts from uniform noise (no buffer);
+   * ``short_run``: every chain starts from noise, uniform over the data range or Gaussian
+     (``start_noise``), with no buffer (Nijkamp et al.; STANLEY Algorithm 1);
 
    buffer-drawn starts get the ``augment`` transition (thesis 3.2.2);
 3. the sampler of this iteration (a :class:`SamplerSchedule` can switch samplers after
