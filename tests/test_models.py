@@ -83,7 +83,7 @@ def test_cnn_energy_for_mnist():
 
 @pytest.mark.parametrize("spec,shape,message", [
     ({"name": "resnet9"}, (3, 32, 32),
-     "model.name: unknown model 'resnet9' (choose from cnn, gagnon_mnist, igebm, mlp, wrn)"),
+     "model.name: unknown model 'resnet9' (choose from cnn, convnet, gagnon_mnist, igebm, mlp, wrn)"),
     ({"name": "igebm", "scales": [1, 3]}, (3, 32, 32), "model: scales must be distinct powers of two, got [1, 3]"),
     ({"name": "igebm", "scales": [1, 8]}, (3, 32, 32),
      "model: scales [1, 8]: each halving drops a stage, and only 3 stages exist"),

@@ -54,7 +54,7 @@ from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.samplers import SamplerSpec
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
-from ebmlab.train.image import ImageTrainConfig, ImageTrainer, SamplerSchedule
+from ebmlab.train.image import ImageTrainConfig, ImageTrainer, SamplerSchedule, history_columns
 from ebmlab.train.toy import frozen
 
 Metric = Literal["inception", "classifier", "inception_standin"]
@@ -209,7 +209,7 @@ def cmd_rings(args) -> None:
     other, _ = rings(run.eval_samples, run.data, torch.Generator().manual_seed(run.seed + 1299709))
     floor, floor_w1 = distance(other), radial_w1(other, truth)
     secs = [r["seconds"] for r in hist[1:]] or [r["seconds"] for r in hist]
-    atomic_write_text(out / "history.csv", csv_text(hist, _columns(hist)) if hist else "iteration\n")
+    atomic_write_text(out / "history.csv", csv_text(hist, history_columns(hist)) if hist else "iteration\n")
     atomic_write_json(out / "truth.json", {"x": truth.tolist()})
     atomic_torch_save({"model": trainer.model.state_dict(), "iteration": trainer.iteration, "config": resolved},
                       out / "model.pt")
@@ -222,14 +222,6 @@ def cmd_rings(args) -> None:
         "train_wall_seconds": trainer.wall, "diverged": diverged, "seed": run.seed, "device": str(device),
         "snapshots": sorted(int(p.stem) for p in snap_dir.glob("*.pt")),
         "data": to_dict(run.data)})
-
-
-def _columns(history: list[dict]) -> list[str]:
-    cols: dict[str, None] = {}
-    for row in history:
-        for k in row:
-            cols.setdefault(k, None)
-    return list(cols)
 
 
 def cmd_rings_figure(args) -> None:
