@@ -668,24 +668,25 @@ def cmd_inpaint(args) -> None:
         curve = CurveJob(**{f.name: getattr(job, f.name) for f in dataclasses.fields(ImagesCommon)},
                          dataset=job.dataset, entry=job.entry, label=label, sampler=spec)
         ckpt = _load_segment(ckpts[label], curve)
+        # a diverged curve keeps its last good state: inpaint with that, and say so
+        name = SAMPLER_LABELS.get(label, label)
+        iteration = ckpt["trainer"]["iteration"] if ckpt.get("diverged") else ckpt["iteration"]
         if ckpt.get("diverged"):
-            filled[label] = None
-            rows.append({"sampler": SAMPLER_LABELS.get(label, label), "masked_mse": "diverged",
-                         "n_images": 0, "profile": args.profile, "dataset": job.dataset})
-            continue
+            name = f"{name} (diverged; state of iteration {iteration})"
         model = _model_at(curve, ckpt, tuple(x.shape[1:]), device)
         gen = torch.Generator(device=device).manual_seed(ip.seed)  # the same start noise for every sampler
         out = inpaint(model, job.build_sampler(spec), x, mask, ip.steps or job.steps, job.value_range, gen)
-        filled[label] = out
+        filled[name] = out if bool(torch.isfinite(out).all()) else None
         mse = float(((out - x) * mask).pow(2).sum() / (mask.sum() * x.shape[0]))
         rows.append({"sampler": SAMPLER_LABELS.get(label, label), "masked_mse": mse, "n_images": int(x.shape[0]),
-                     "profile": args.profile, "dataset": job.dataset, "iteration": ckpt["iteration"]})
+                     "profile": args.profile, "dataset": job.dataset, "iteration": iteration,
+                     "diverged": "yes" if ckpt.get("diverged") else "no"})
     from ebmlab.table4_1 import to_unit
-    inpainting_figure(to_unit(x, job.value_range), mask, {SAMPLER_LABELS.get(k, k): None if v is None else
-                                                          to_unit(v, job.value_range) for k, v in filled.items()},
+    inpainting_figure(to_unit(x, job.value_range), mask, {k: None if v is None else to_unit(v, job.value_range)
+                                                          for k, v in filled.items()},
                       Path(args.figure), f"{job.entry.data.describe()}, mask {ip.mask}")
     atomic_write_text(args.csv, csv_text(rows, ["dataset", "sampler", "masked_mse", "n_images", "iteration",
-                                                "profile"]))
+                                                "diverged", "profile"]))
 
 
 def _pair(text: str) -> tuple[str, str]:

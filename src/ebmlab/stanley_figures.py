@@ -134,10 +134,10 @@ def inpainting_figure(x: torch.Tensor, mask: torch.Tensor, filled: dict, path: P
             if imgs is None:
                 ax.axis("off")
                 if k == 0:
-                    ax.text(0, 0.5, f"{name}: diverged", fontsize=8, transform=ax.transAxes)
+                    ax.text(0, 0.5, f"{name}: non-finite fill", fontsize=8, transform=ax.transAxes)
                 continue
             _show(ax, imgs[k])
-        axrow[0].set_ylabel(name, fontsize=8)
+        axrow[0].set_ylabel(name.replace(" (", "\n("), fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     atomic_savefig(fig, path, dpi=110)
