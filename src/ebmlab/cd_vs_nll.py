@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ import torch
 from torch import Tensor
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
+from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
@@ -579,7 +578,7 @@ def _pack(snaps: dict[int, Tensor], names: list[str], tag: str) -> dict[str, np.
 def _read_runs(dirs: list[str]) -> dict[str, tuple[Path, dict]]:
     runs = {}
     for d in dirs:
-        m = json.loads(require_file(Path(d) / "metrics.json", "run 'evaluate' first").read_text())
+        m = read_json(Path(d) / "metrics.json", "run 'evaluate' first")
         runs[m["regime"]] = (Path(d), m)
     order = {r: i for i, r in enumerate(REGIMES)}
     return dict(sorted(runs.items(), key=lambda kv: order.get(kv[0], len(order))))

@@ -39,6 +39,12 @@ def require_file(path, hint: str = ""):
     return path
 
 
+def read_json(path, hint: str = ""):
+    """A JSON file another job wrote, or a one-line DataError saying which job to run first."""
+    import json
+    return json.loads(require_file(path, hint).read_text())
+
+
 def resolve_device(choice: str):
     """A torch device from 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'."""
     import torch

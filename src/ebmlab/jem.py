@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Literal
@@ -37,7 +36,7 @@ from typing import Literal
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
+from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images, to_float
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -508,7 +507,7 @@ def table_rows(metrics: list[dict], profile: str) -> list[dict]:
 
 
 def _load_metrics(run_dirs: list[str]) -> list[dict]:
-    return [json.loads(require_file(Path(d) / "metrics.json", "run the 'train' step first").read_text())
+    return [read_json(Path(d) / "metrics.json", "run the 'train' step first")
             for d in run_dirs]
 
 

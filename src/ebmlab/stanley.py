@@ -43,7 +43,7 @@ from typing import Literal
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, require_file, resolve_device
+from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.data.rings import PointSet, RingsConfig, rings
@@ -217,7 +217,8 @@ def cmd_rings(args) -> None:
                  extra={"wall_seconds": trainer.wall, "diverged": diverged})
     atomic_write_json(out / "metrics.json", {
         "label": run.label, "sampler": run.sampler.name, "sampler_config": to_dict(run.sampler.config),
-        "distance": run.distance, "points": points, "noise_floor": floor, "noise_floor_radial_w1": floor_w1, "iterations": trainer.iteration,
+        "distance": run.distance, "points": points, "noise_floor": floor, "noise_floor_radial_w1": floor_w1,
+        "iterations": trainer.iteration,
         "iterations_planned": trainer.total, "seconds_per_iteration": sum(secs) / len(secs) if secs else None,
         "train_wall_seconds": trainer.wall, "diverged": diverged, "seed": run.seed, "device": str(device),
         "snapshots": sorted(int(p.stem) for p in snap_dir.glob("*.pt")),
@@ -228,7 +229,7 @@ def cmd_rings_figure(args) -> None:
     from ebmlab.stanley_figures import rings_distance_figure, rings_figure
     runs = []
     for d in args.runs:
-        m = json.loads(require_file(Path(d) / "metrics.json", "run 'rings' first").read_text())
+        m = read_json(Path(d) / "metrics.json", "run 'rings' first")
         snaps = {int(p.stem): torch.load(p, weights_only=False)["x"] for p in sorted(Path(d).glob("snapshots/*.pt"))}
         truth = torch.tensor(json.loads((Path(d) / "truth.json").read_text())["x"])
         runs.append({"metrics": m, "snapshots": snaps, "truth": truth})
@@ -375,7 +376,8 @@ class ImagesStudy(ImagesCommon):
         if dataset not in self.datasets:
             raise ConfigError(f"unknown data set {dataset!r} (this study has {', '.join(self.datasets)})")
         if label not in self.samplers_of(dataset):
-            raise ConfigError(f"unknown sampler {label!r} for {dataset} (curves: {', '.join(self.samplers_of(dataset))})")
+            raise ConfigError(f"unknown sampler {label!r} for {dataset} "
+                              f"(curves: {', '.join(self.samplers_of(dataset))})")
         return CurveJob(**self._shared(), dataset=dataset, entry=self.datasets[dataset], label=label,
                         sampler=self.samplers[label])
 
@@ -604,15 +606,15 @@ def curve_rows(points: list[dict], profile: str) -> list[dict]:
 
 def cmd_curves(args) -> None:
     from ebmlab.stanley_figures import curve_figures
-    points = [json.loads(require_file(p, "run its 'fid' job first").read_text()) for p in args.points]
+    points = [read_json(p, "run its 'fid' job first") for p in args.points]
     rows = curve_rows(points, args.profile)
     atomic_write_text(args.csv, csv_text(rows, CURVE_COLUMNS))
     curve_figures(rows, Path(args.out_dir), args.profile)
     if args.metrics:
         last: dict = {}
         for r in rows:
-            last[f"{r['dataset']}/{r['sampler']}"] = {c: r[c] for c in ("iteration", "fid", "classifier_frechet_substitute",
-                                                                        "inception_standin_fid") if r[c] != ""}
+            cols = ("iteration", "fid", "classifier_frechet_substitute", "inception_standin_fid")
+            last[f"{r['dataset']}/{r['sampler']}"] = {c: r[c] for c in cols if r[c] != ""}
         atomic_write_json(args.metrics, last)
 
 
