@@ -1,6 +1,6 @@
 """The sampling engines compute the same function and the same Markov chains.
 
-* the closed form (torch) and the AMX kernel against float64 autograd, with the
+* the closed form (torch, fp32 and the opt-in bf16) against float64 autograd, with the
   tolerances docs/engine.md states;
 * compiled chunks draw the same random numbers in the same order as the eager loop:
   run uncompiled they reproduce it bit for bit, for every sampler; compiled (one tiny
@@ -8,19 +8,14 @@
 * bf16 gradients with fp32-accurate energies keep MALA's statistics.
 """
 
-import math
-
 import pytest
 import torch
 
 from ebmlab import samplers
-from ebmlab.engine import CompiledChain, MLPTarget, native
+from ebmlab.engine import CompiledChain, MLPTarget
 from ebmlab.engine.chain import RecordingDraws, _batched_draws_equal
-from ebmlab.engine.mlp import resolve_kernel
 from ebmlab.models import MLPConfig, MLPEnergy
 from ebmlab.samplers import Target
-
-needs_amx = pytest.mark.skipif(not native.available(), reason="no AMX kernel on this machine")
 
 
 def mlp(hidden=(32, 32), activation="silu", scale=1.0, seed=0, dtype=torch.float32):
@@ -49,44 +44,27 @@ def test_closed_form_fp32_matches_autograd(activation):
     assert rel(e, e0) < 1e-6 and rel(g, g0) < 1e-5
 
 
-@needs_amx
 @pytest.mark.parametrize("activation", ["silu", "leaky_relu", "elu", "tanh"])
-@pytest.mark.parametrize("hidden", [(128, 128), (32,), (64, 32, 96)])
-def test_amx_kernel_accuracy(activation, hidden):
+@pytest.mark.parametrize("hidden", [(128, 128), (64, 32, 96)])
+def test_closed_form_bf16_opt_in_accuracy(activation, hidden):
     model = mlp(hidden, activation, scale=2.0)
-    x = 10 * torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))  # 1000: a partial last block
+    x = 10 * torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))
     e0, g0 = reference(model, x)
-    exact = MLPTarget(model, "bfloat16x3", kernel="amx")          # split-bf16 products everywhere
+    exact = MLPTarget(model, "bfloat16", exact_energy=True)  # fp32 energies, bf16 gradient products
     e, g = exact.energy_and_grad(x)
-    assert rel(e, e0) < 1e-4 and rel(g, g0) < 1e-4
-    fast = MLPTarget(model, "bfloat16", kernel="amx", exact_energy=True)  # fp32-accurate E, bf16 grad
-    e, g = fast.energy_and_grad(x)
-    assert rel(e, e0) < 1e-4 and rel(g, g0) < 3e-2
-    loose = MLPTarget(model, "bfloat16", kernel="amx", exact_energy=False)  # one bf16 pass
+    assert rel(e, e0) < 1e-5 and rel(g, g0) < 3e-2
+    loose = MLPTarget(model, "bfloat16", exact_energy=False)  # bf16 products forward too
     e, g = loose.energy_and_grad(x)
     # a kinked activation flips the slope of units whose pre-activation rounding crosses 0
     assert rel(e, e0) < 3e-2 and rel(g, g0) < (0.1 if activation == "leaky_relu" else 3e-2)
     assert torch.equal(loose.energy(x), e)  # energy-only entry point agrees with the fused one
 
 
-@needs_amx
-def test_amx_kernel_propagates_nan_and_handles_extremes():
-    model = mlp((32, 32))
-    x = torch.tensor([[float("nan"), 0.0], [1e6, -1e6], [0.0, 0.0]])
-    e, g = MLPTarget(model, "bfloat16x3", kernel="amx").energy_and_grad(x)
-    assert math.isnan(float(e[0])) and torch.isfinite(e[1:]).all() and torch.isfinite(g[1:]).all()
-    e0, _ = reference(model, x[2:])
-    assert abs(float(e[2]) - float(e0[0])) < 1e-4
-
-
-def test_resolve_kernel_rules():
-    model = mlp((30, 30))  # widths not multiples of 32: no kernel
-    assert resolve_kernel("auto", model, "bfloat16") == "torch"
-    assert resolve_kernel("auto", mlp(), "float32") == "torch"
-    with pytest.raises(ValueError, match="AMX kernel needs"):
-        resolve_kernel("amx", model, "bfloat16")
-    with pytest.raises(ValueError, match="kernel must be auto, amx or torch"):
-        resolve_kernel("fast", model, "bfloat16")
+def test_matmul_dtype_is_float32_or_bfloat16():
+    assert MLPTarget(mlp()).matmul == "float32"  # the default
+    assert MLPTarget(mlp(), torch.bfloat16).matmul == "bfloat16"
+    with pytest.raises(ValueError, match="matmul_dtype must be one of float32, bfloat16, got 'bfloat16x3'"):
+        MLPTarget(mlp(), "bfloat16x3")
 
 
 SAMPLERS = [
@@ -178,14 +156,14 @@ def test_compiled_chunks_agree_with_the_eager_chain():
     assert len(t.chain._cache[sampler]) == 1
 
 
-@needs_amx
 def test_bf16_gradients_keep_mala_statistics():
+    """The opt-in bf16 products (no profile uses them): fp32 energies, bf16 gradients."""
     from ebmlab.bench.gmm import sample_check
     model = mlp((128, 128))
     x0 = 10 * torch.randn(400, 2, generator=torch.Generator().manual_seed(3))
     sampler = samplers.build("mala", step_size=0.05)
     c = sample_check(sampler, model, Target(model),
-                     MLPTarget(model, "bfloat16", kernel="amx", exact_energy=True), x0, 40, seed=7)
+                     MLPTarget(model, "bfloat16", exact_energy=True), x0, 40, seed=7)
     assert c["ok"], c
     assert abs(c["accept_naive"] - c["accept_engine"]) <= 0.01
 

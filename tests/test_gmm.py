@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from ebmlab import gmm
 from ebmlab.cli import Diverged
 from ebmlab.config import from_dict
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = {"train": {"epochs": 4, "steps": 20, "checkpoint_every": 2, "lr": 0.01},
         "model": {"hidden": [8, 8]}, "rhat": {"steps": 40}, "figures": {"resolution": 12}}
 
@@ -126,3 +128,38 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert str(e.value) == f"epoch 3: loss=nan, max|E|=nan; last good checkpoint: {store.path} (after epoch 2)"
     saved = store.load()
     assert saved["epoch"] == 2 and all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+def test_smoke_study_is_reproducible_to_the_last_bit(tmp_path):
+    """Same seed, two run folders: identical R-hats (==), for a Metropolis sampler and a
+    gradient-only one. The default numerics are fp32 on every machine (docs/engine.md)."""
+    threads = torch.get_num_threads()
+    shrink = ["--set", "train.epochs=5", "--set", "rhat.steps=100"]
+    results = {}
+    try:
+        for copy in ("a", "b"):
+            for label in ("mala", "sgld"):
+                out = tmp_path / copy / label
+                for cmd in ("train", "evaluate"):
+                    argv = [cmd, "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--run", label,
+                            "--out", str(out), *shrink]
+                    assert gmm.main(argv) == 0
+                results[copy, label] = json.loads((out / "rhat.json").read_text())
+    finally:
+        torch.set_num_threads(threads)
+    for label in ("mala", "sgld"):
+        a, b = results["a", label], results["b", label]
+        assert a["rhat"] == b["rhat"] and a["split_rhat"] == b["split_rhat"]
+        assert a["rhat_per_coordinate"] == b["rhat_per_coordinate"]
+        assert a["accept_rate"] == b["accept_rate"]
+        assert a["rhat"] > 1.0 and a["draws_per_chain"] == 50
+    assert results["a", "mala"]["accept_rate"] is not None and results["a", "sgld"]["accept_rate"] is None
+    record = (tmp_path / "a" / "mala" / "train.run.yaml").read_text()
+    assert "matmul_dtype: float32" in record
+
+
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+def test_profiles_use_fp32_products(profile):
+    from ebmlab.config import load_yaml
+    study = from_dict(gmm.GMMStudy, load_yaml(ROOT / f"params/{profile}.yaml")["gmm"])
+    assert all(study.run(label).matmul_dtype == "float32" for label in study.samplers)

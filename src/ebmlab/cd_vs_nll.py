@@ -47,6 +47,7 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
+from ebmlab.engine.image import ImageEngineConfig, engine_target
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.ais import AISConfig, ais_log_z, nll_from_ais
 from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
@@ -177,6 +178,8 @@ class CDvsNLLCommon:
     model: ModelSpec = field(default_factory=lambda: Tagged("gagnon_mnist", GagnonMNISTConfig()))
     sampler: SamplerSpec = field(default_factory=_default_sampler, doc="training chains (langevin or mala)")
     train: GagnonTrainConfig = field(default_factory=GagnonTrainConfig, doc="Algorithm 7; regimes replace 4 fields")
+    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
+                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
     practical: PracticalConfig = field(default_factory=PracticalConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ais: ImageAISConfig = field(default_factory=ImageAISConfig, doc="(a): AIS of log Z at the training temperature")
@@ -329,9 +332,10 @@ def cmd_train(args) -> None:
     if run.practical.anneal_lr is not None:
         scale = 0.5 * run.eps ** 2 if run.practical.scale_lr else 1.0
         hooks.append(lr_annealing_hook(run.practical.anneal_lr, scale))
+    make_target = engine_target(model.to(device), run.engine, device)
     trainer = ImageTrainer(model, data, run.train_config(), SamplerSchedule(samplers.build(run.sampler)),
                            seed=run.seed, device=device, value_range=run.value_range, store=store, hooks=hooks,
-                           progress=None)
+                           make_target=make_target, progress=None)
     diverged = None
     try:
         trainer.train()
@@ -385,8 +389,13 @@ def frame_steps(length: int, frames: int) -> list[int]:
 
 def run_chains(model, sampler, x0: Tensor, steps: int, gen: torch.Generator, *, frames: set[int] = frozenset(),
                deform: ElasticConfig | None = None, every: int = 100, deform_mask: Tensor | None = None,
-               deform_gen: torch.Generator | None = None, value_range=(0.0, 1.0)) -> tuple[Tensor, dict[int, Tensor]]:
-    """Run chains from ``x0``; snapshots (on the CPU) at the steps in ``frames`` (0 = start)."""
+               deform_gen: torch.Generator | None = None, value_range=(0.0, 1.0),
+               desc: str = "chains") -> tuple[Tensor, dict[int, Tensor]]:
+    """Run chains from ``x0``; snapshots (on the CPU) at the steps in ``frames`` (0 = start).
+
+    Reports its steps as ``desc`` (a plain line at least every 30 s in a log, see
+    :mod:`ebmlab.progress`).
+    """
     snaps = {0: x0.detach().cpu().clone()} if 0 in frames else {}
     warp = None
     if deform is not None and (deform_mask is None or bool(deform_mask.any())):
@@ -399,7 +408,8 @@ def run_chains(model, sampler, x0: Tensor, steps: int, gen: torch.Generator, *, 
         return y
 
     # the model's parameters are frozen by the caller (evaluate): only input gradients are built
-    res = sampler.run(model, x0, steps, generator=gen, callback=callback if (frames or warp) else None)
+    res = sampler.run(model, x0, steps, generator=gen, callback=callback if (frames or warp) else None,
+                      progress=None, desc=desc)
     return res.x.detach(), snaps
 
 
@@ -408,8 +418,13 @@ def uniform(n: int, shape, value_range, gen: torch.Generator, device) -> Tensor:
     return lo + (hi - lo) * torch.rand((n, *shape), generator=gen, device=device)
 
 
-def batched_chains(model, sampler, x0: Tensor, steps: int, gen: torch.Generator, batch: int, **kw) -> Tensor:
-    return torch.cat([run_chains(model, sampler, x0[i:i + batch], steps, gen, **kw)[0]
+def batched_chains(model, sampler, x0: Tensor, steps: int, gen: torch.Generator, batch: int, *,
+                   what: str = "chains", **kw) -> Tensor:
+    """:func:`run_chains` over ``x0`` in batches of ``batch``; each batch reports as
+    ``"<what> <i>/<n>"``."""
+    n_batches = -(-x0.shape[0] // batch)
+    return torch.cat([run_chains(model, sampler, x0[i:i + batch], steps, gen,
+                                 desc=f"{what} {i // batch + 1}/{n_batches}", **kw)[0]
                       for i in range(0, x0.shape[0], batch)])
 
 
@@ -457,13 +472,19 @@ def cmd_evaluate(args) -> None:
     model = _energy(run, shape).to(device)
     model.load_state_dict(ckpt["model"])
     model.eval().requires_grad_(False)
+    make_target = engine_target(model, run.engine, device)
+    chain_target = make_target(model) if make_target is not None else model   # what every chain below uses
+    ais_target = chain_target
+    if make_target is not None:
+        ais_target = make_target(model)
+        ais_target.precision = "fp32"   # AIS's HMC moves have a Metropolis test (Sampler.prepare is not called)
     gen = torch.Generator(device=device).manual_seed(run.seed + 104729)
     rng = np.random.default_rng(run.seed)
     n_test = test.x.shape[0] if ev.test_images is None else min(ev.test_images, test.x.shape[0])
     x_test = test.to_float(test.x[:n_test].to(device), gen).to(device)
 
     # (a) test NLL at the training temperature
-    ais = ais_log_z(model, shape, run.ais, temperature=T, box=vr, generator=gen, device=device)
+    ais = ais_log_z(ais_target, shape, run.ais, temperature=T, box=vr, generator=gen, device=device)
     nll = nll_from_ais(model, x_test, ais, T)
 
     # (b), (c) long chains from noise; reference statistics of the test images
@@ -477,21 +498,23 @@ def cmd_evaluate(args) -> None:
         return {**cov, "frechet": fd, "frechet_se": fd_se}
 
     low = run.eval_sampler(ev.noise_std)
-    x_long = batched_chains(model, low, uniform(ev.long_chains, shape, vr, gen, device), ev.long_steps, gen, ev.batch)
+    x_long = batched_chains(chain_target, low, uniform(ev.long_chains, shape, vr, gen, device), ev.long_steps, gen,
+                            ev.batch, what="long chains")
     metrics = {**base, "nll": nll, "coverage": score(x_long)}
     high = run.eval_sampler(ev.high_noise_std)
-    x_high = batched_chains(model, high, uniform(ev.high_noise_chains, shape, vr, gen, device), ev.long_steps, gen,
-                            ev.batch)
+    x_high = batched_chains(chain_target, high, uniform(ev.high_noise_chains, shape, vr, gen, device), ev.long_steps,
+                            gen, ev.batch, what="high-noise chains")
     metrics["coverage_high_noise"] = score(x_high)
     if run.label in ev.deform_coverage:
         dgen = torch.Generator().manual_seed(run.seed + 31)
-        x_def = batched_chains(model, low, uniform(ev.long_chains, shape, vr, gen, device), ev.long_steps, gen,
-                               ev.batch, deform=ev.deform, every=ev.deform_every, deform_gen=dgen, value_range=vr)
+        x_def = batched_chains(chain_target, low, uniform(ev.long_chains, shape, vr, gen, device), ev.long_steps, gen,
+                               ev.batch, what="deformed chains", deform=ev.deform, every=ev.deform_every,
+                               deform_gen=dgen, value_range=vr)
         metrics["coverage_deform"] = score(x_def)
 
     # (d) chains started on test images
     starts = x_test[: ev.stay_chains]
-    ends = batched_chains(model, low, starts, ev.stay_steps, gen, ev.batch)
+    ends = batched_chains(chain_target, low, starts, ev.stay_steps, gen, ev.batch, what="stay chains")
     dist = (ends - starts).flatten(1).norm(dim=1).cpu()
     radius = ev.stay_radius * median_nn_distance(x_test)
     stay = float((dist < radius).double().mean())
@@ -501,7 +524,7 @@ def cmd_evaluate(args) -> None:
                        "radius": radius, "mean_distance": float(dist.mean()), "same_class_fraction": float(same),
                        "n": n}
 
-    chains = figure_chains(run, model, x_test, device)
+    chains = figure_chains(run, chain_target, x_test, device)
     _save_npz(out / "chains.npz", {"long_samples": _unit(x_long[:64], vr).cpu().numpy(),
                                    "high_samples": _unit(x_high[:64], vr).cpu().numpy(), **chains})
     metrics.update({"ais": {"ess": ais.ess, "chains": run.ais.chains, "steps": run.ais.steps,
@@ -509,7 +532,8 @@ def cmd_evaluate(args) -> None:
                     "n_test": n_test, "eval_seconds": time.perf_counter() - t0,
                     "long_steps": ev.long_steps, "long_chains": ev.long_chains, "noise_std": ev.noise_std,
                     "high_noise_std": ev.high_noise_std})
-    write_record(out / "evaluate.run.yaml", command="ebmlab.cd_vs_nll evaluate", config=to_dict(run), seed=run.seed)
+    write_record(out / "evaluate.run.yaml", command="ebmlab.cd_vs_nll evaluate", config=to_dict(run), seed=run.seed,
+                 extra={"numerics": run.engine.describe()})
     atomic_write_json(out / "metrics.json", metrics)  # last: the job's completion marker
 
 
@@ -550,14 +574,15 @@ def figure_chains(run: CDvsNLLRun, model, x_test: Tensor, device) -> dict[str, n
     mask = torch.tensor([n == "noise_deform" for n in names], device=device)
     _, snaps = run_chains(model, run.eval_sampler(ev.noise_std), torch.stack(starts), length, gen, frames=frames,
                           deform=ev.deform if "fig5" in roles else None, every=ev.deform_every, deform_mask=mask,
-                          deform_gen=torch.Generator().manual_seed(run.seed + 13), value_range=vr)
+                          deform_gen=torch.Generator().manual_seed(run.seed + 13), value_range=vr,
+                          desc="figure chains")
     out = _pack(snaps, names, "low")
     out.update({f"meta__{k}": np.array(frame_steps(getattr(ev, f"{k}_steps"), ev.frames))
                 for k in ("fig3", "fig4_short", "fig4_long", "fig5")})
     if "fig4" in roles:
         hf = set(frame_steps(ev.fig4_short_steps, ev.frames)) | set(frame_steps(ev.fig4_long_steps, ev.frames))
         _, snaps = run_chains(model, run.eval_sampler(ev.high_noise_std), torch.stack([a, b]), ev.fig4_long_steps,
-                              gen, frames=hf)
+                              gen, frames=hf, desc="figure chains")
         out.update(_pack(snaps, ["noise", "noise_b"], "high"))
     return out
 

@@ -78,11 +78,10 @@ class GMMShared:
         "auto", doc="how the samplers get grad E: generic autograd, the MLP's closed form (eager), or "
                     "compiled (closed form plus transitions compiled in chunks, docs/engine.md); "
                     "auto = compiled for runs of >= 200k transitions per job, else closed_form")
-    matmul_dtype: Literal["float32", "bfloat16", "bfloat16x3"] = field(
-        "bfloat16", doc="closed_form/compiled: precision of the matrix products; bf16 gradients keep "
-                        "fp32-accurate energies for samplers with a Metropolis test (docs/engine.md)")
-    kernel: Literal["auto", "amx", "torch"] = field(
-        "auto", doc="closed_form/compiled: the fused AMX kernel (x86 CPUs with AMX), torch ops, or auto")
+    matmul_dtype: Literal["float32", "bfloat16"] = field(
+        "float32", doc="closed_form/compiled: precision of the matrix products; bfloat16 is an opt-in no "
+                       "profile uses (its rounding depends on the CPU) and keeps fp32 energies for "
+                       "samplers with a Metropolis test (docs/engine.md)")
     chunk: int = field(16, bound=Bound(lo=1), doc="compiled: transitions per compiled call")
     data: GaussianMixtureConfig = field(default_factory=GaussianMixtureConfig)
     model: MLPConfig = field(default_factory=MLPConfig)
@@ -157,11 +156,11 @@ def make_target(run: GMMRun):
     if engine == "autograd":
         return None
     from ebmlab.engine import CompiledChain, MLPTarget
-    from ebmlab.engine.native import tune_allocator
-    tune_allocator()
+    from ebmlab.engine.alloc import tune_allocator
+    tune_allocator()   # speed only: freed (chains x width) temporaries stay in the heap
     chain = CompiledChain(chunk=run.chunk) if engine == "compiled" else None
     exact = samplers.build(run.sampler).metropolis
-    return lambda model: MLPTarget(model, run.matmul_dtype, exact_energy=exact, kernel=run.kernel, chain=chain)
+    return lambda model: MLPTarget(model, run.matmul_dtype, exact_energy=exact, chain=chain)
 
 
 def _model(run: GMMRun) -> MLPEnergy:

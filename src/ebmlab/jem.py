@@ -39,10 +39,12 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images, to_float
+from ebmlab.engine.image import ImageEngineConfig, engine_target
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.fid import Kind, build_extractor, column_for, fid, reference_stats
 from ebmlab.models import ModelSpec, WRNConfig, build_model
 from ebmlab.papers import JEM_ACC, JEM_ACC_EPOCH1, JEM_FID, JEM_LABELS
+from ebmlab.progress import progress as progress_iter
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.samplers import SamplerSpec
@@ -110,6 +112,8 @@ class JEMCommon:
             "sources such as a local .npz hold out data.test_fraction as their test split)")
     model: ModelSpec = field(default_factory=lambda: Tagged("wrn", WRNConfig()))
     train: JEMTrainConfig = field(default_factory=JEMTrainConfig)
+    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
+                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
     eval: JEMEvalConfig = field(default_factory=JEMEvalConfig)
     fid: JEMFIDConfig = field(default_factory=JEMFIDConfig)
     figures: JEMFigureConfig = field(default_factory=JEMFigureConfig)
@@ -225,8 +229,12 @@ def is_real_cifar10(cfg: ImageDataConfig) -> bool:
 
 @torch.no_grad()
 def accuracy(model, data: Labelled, *, noise: float, seed: int, batch_size: int, device,
-             limit: int | None = None) -> float:
-    """Top-1 accuracy of argmax g(x) on ``data`` with N(0, noise^2) added (own generator)."""
+             limit: int | None = None, progress: bool | None = False) -> float:
+    """Top-1 accuracy of argmax g(x) on ``data`` with N(0, noise^2) added (own generator).
+
+    ``progress``: report the batches (:mod:`ebmlab.progress`; ``None`` for the final
+    evaluation, ``False`` inside training hooks).
+    """
     n = data.x.shape[0] if limit is None else min(limit, data.x.shape[0])
     if n == 0:
         return float("nan")
@@ -234,7 +242,7 @@ def accuracy(model, data: Labelled, *, noise: float, seed: int, batch_size: int,
     was_training = model.training
     model.eval()
     correct = 0
-    for start in range(0, n, batch_size):
+    for start in progress_iter(range(0, n, batch_size), desc="accuracy (batches)", enabled=progress):
         x = to_float(data.x[start:start + batch_size].to(device), "symmetric")
         if noise > 0:
             x = x + noise * torch.randn(x.shape, generator=gen, device=device)
@@ -317,8 +325,9 @@ def cmd_train(args) -> None:
     torch.manual_seed(run.seed)   # the same initial weights for every sampler
     model = build_model(run.model, tuple(train.x.shape[1:]))
     store = CheckpointStore(out / "ckpt", config_hash(resolved))
+    make_target = engine_target(model.to(device), run.engine, device)
     trainer = JEMTrainer(model, train, run.train, SamplerSchedule(sampler), seed=run.seed, device=device,
-                         store=store, progress=None)
+                         store=store, make_target=make_target, progress=None)
     trainer.hooks = [accuracy_hook(run, valid, test, device)]
     diverged, resumed = None, None
     try:
@@ -350,7 +359,7 @@ def cmd_train(args) -> None:
 
 def _final_metrics(run: JEMRun, trainer: JEMTrainer, history, valid, test, extractors, refs, out: Path,
                    device) -> dict:
-    kw = dict(batch_size=run.eval.batch_size, device=device)
+    kw = dict(batch_size=run.eval.batch_size, device=device, progress=None)
     seed = run.seed * 1_000_003 + 999_983
     model = trainer.model
     scores, n_scored = {kind: None for kind in extractors}, 0
@@ -360,7 +369,7 @@ def _final_metrics(run: JEMRun, trainer: JEMTrainer, history, valid, test, extra
         gen = torch.Generator().manual_seed(seed)
         x = buf.data[torch.randperm(len(buf), generator=gen)[:n_scored].to(buf.device)]
         unit = ((x.clamp(*VALUE_RANGE) - VALUE_RANGE[0]) / (VALUE_RANGE[1] - VALUE_RANGE[0]))
-        scores = {kind: float(fid(unit, refs[kind], ex, batch_size=run.fid.batch_size))
+        scores = {kind: float(fid(unit, refs[kind], ex, batch_size=run.fid.batch_size, progress=None))
                   for kind, ex in extractors.items()}
         _save_grid(unit[:64], out / "samples.png")
     else:

@@ -46,10 +46,12 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
+from ebmlab.engine.image import ImageEngineConfig, engine_target
 from ebmlab.data.rings import PointSet, RingsConfig, rings
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import ConvNetConfig, ModelSpec, build_model
+from ebmlab.progress import progress as progress_iter
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.samplers import SamplerSpec
@@ -77,13 +79,17 @@ def start_noise(cfg: ImageTrainConfig, n: int, shape: tuple, value_range, gen: t
 
 
 def short_run_samples(model, sampler, cfg: ImageTrainConfig, n: int, shape: tuple, value_range, steps: int,
-                      gen: torch.Generator, device, batch_size: int = 500) -> torch.Tensor:
-    """``n`` fresh short-run samples of the frozen model (the way Algorithm 1 draws negatives)."""
+                      gen: torch.Generator, device, batch_size: int = 500,
+                      progress: bool | None = False) -> torch.Tensor:
+    """``n`` fresh short-run samples of the frozen model (the way Algorithm 1 draws negatives).
+
+    ``progress``: report the batches (:mod:`ebmlab.progress`; ``None`` for a final score).
+    """
     out = []
     was_training = model.training
     model.eval()
     with frozen(model):
-        for start in range(0, n, batch_size):
+        for start in progress_iter(range(0, n, batch_size), desc="short-run samples (batches)", enabled=progress):
             x0 = start_noise(cfg, min(batch_size, n - start), shape, value_range, gen, device)
             out.append(sampler.run(model, x0, steps, generator=gen).x.detach())
     model.train(was_training)
@@ -338,6 +344,8 @@ class ImagesCommon:
         "record", doc="record: later points say 'diverged' (checkpoint kept); fail: the job fails (exit 3)")
     train: ImageTrainConfig = field(default_factory=_images_train)
     fid: CurveFID = field(default_factory=CurveFID)
+    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
+                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
 
     def __post_init__(self):
         check(self.train.init == "short_run", "stanley.images.train.init must be 'short_run' (Algorithm 1)")
@@ -496,8 +504,9 @@ def cmd_segment(args) -> None:
     cfg = _train_for(job.train_config(), until, data.x.shape[0])
     partial = out.parent / f".partial_{out.stem}"
     store = CheckpointStore(partial, config_hash({"job": jhash, "until": until}))
+    make_target = engine_target(model.to(device), job.engine, device)
     trainer = ImageTrainer(model, data, cfg, SamplerSchedule(sampler), seed=job.seed, device=device,
-                           value_range=job.value_range, store=store, progress=None)
+                           value_range=job.value_range, store=store, make_target=make_target, progress=None)
     if prev is not None:
         trainer.load_state_dict(prev["trainer"])
     diverged = None
@@ -569,10 +578,11 @@ def cmd_fid(args) -> None:
         model = _model_at(job, ckpt, tuple(data.x.shape[1:]), device)
         gen = torch.Generator(device=device).manual_seed(job.fid.seed)
         x = short_run_samples(model, job.build_sampler(job.sampler), job.train, job.fid.n_samples,
-                              tuple(data.x.shape[1:]), job.value_range, job.steps, gen, device, job.fid.batch_size)
+                              tuple(data.x.shape[1:]), job.value_range, job.steps, gen, device, job.fid.batch_size,
+                              progress=None)
         point["n_samples"] = int(x.shape[0])
         if bool(torch.isfinite(x).all()):
-            point["scores"] = score(x, job.value_range, extractors, refs)
+            point["scores"] = score(x, job.value_range, extractors, refs, progress=None)
         else:
             point["diverged"] = "non-finite samples"
         if args.samples:
@@ -647,7 +657,7 @@ def inpaint(model, sampler, observed: torch.Tensor, mask: torch.Tensor, steps: i
 
     z0 = lo + (hi - lo) * torch.rand(observed.shape, generator=gen, device=observed.device)
     with frozen(model):
-        z = sampler.run(energy, z0, steps, generator=gen).x
+        z = sampler.run(energy, z0, steps, generator=gen, progress=None, desc="inpaint").x
     return (keep + z * mask).detach()
 
 

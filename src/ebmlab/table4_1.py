@@ -39,10 +39,12 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
+from ebmlab.engine.image import ImageEngineConfig, engine_target
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import IGEBMConfig, ModelSpec, build_model
 from ebmlab.papers import TABLE4_1_FID, TABLE4_1_LABELS
+from ebmlab.progress import progress as progress_iter
 from ebmlab.records import write_record
 from ebmlab.report import csv_text, ordering_verdicts
 from ebmlab.samplers import SamplerSpec
@@ -116,6 +118,8 @@ class Table41Common:
         "record", doc="record: the cell reports 'diverged' (checkpoint kept); fail: the job fails (exit 3)")
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
     fid: FIDConfig = field(default_factory=FIDConfig)
+    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
+                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
 
     @property
     def noise_std(self) -> float:
@@ -299,8 +303,13 @@ def to_unit(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
     return ((x - lo) / (hi - lo)).clamp(0, 1)
 
 
-def fid_samples(trainer: ImageTrainer, n: int, fid: FIDConfig, sampler, gen: torch.Generator) -> torch.Tensor:
-    """``n`` samples for scoring (see the module docstring), on the trainer's device."""
+def fid_samples(trainer: ImageTrainer, n: int, fid: FIDConfig, sampler, gen: torch.Generator, *,
+                progress: bool | None = False) -> torch.Tensor:
+    """``n`` samples for scoring (see the module docstring), on the trainer's device.
+
+    ``progress``: report the batches (:mod:`ebmlab.progress`; ``None`` for the final
+    score, ``False`` in the curve hook).
+    """
     model = trainer.ema if (fid.ema and trainer.ema is not None) else trainer.model
     if fid.source == "buffer":
         buf = trainer.buffer
@@ -312,7 +321,7 @@ def fid_samples(trainer: ImageTrainer, n: int, fid: FIDConfig, sampler, gen: tor
     out = []
     was_training = model.training
     model.eval()
-    for start in range(0, n, fid.batch_size):
+    for start in progress_iter(range(0, n, fid.batch_size), desc="FID samples (batches)", enabled=progress):
         m = min(fid.batch_size, n - start)
         x = pool[start:start + m] if pool is not None else _uniform(trainer, m, gen)
         if fid.steps > 0:
@@ -329,10 +338,12 @@ def _uniform(trainer: ImageTrainer, n: int, gen: torch.Generator) -> torch.Tenso
     return lo + (hi - lo) * torch.rand(shape, generator=gen, device=trainer.device)
 
 
-def score(samples: torch.Tensor, value_range, extractors: dict, refs: dict) -> dict[str, float]:
+def score(samples: torch.Tensor, value_range, extractors: dict, refs: dict,
+          progress: bool | None = False) -> dict[str, float]:
+    """Each extractor's Frechet distance of ``samples``; ``progress`` as in ``fid``."""
     from ebmlab.metrics.fid import fid
     unit = to_unit(samples, value_range)
-    return {kind: float(fid(unit, refs[kind], ex)) for kind, ex in extractors.items()}
+    return {kind: float(fid(unit, refs[kind], ex, progress=progress)) for kind, ex in extractors.items()}
 
 
 def fid_curve_hook(cell: Table41Cell, extractors: dict, refs: dict, per_epoch: int):
@@ -396,8 +407,9 @@ def cmd_cell(args) -> None:
     torch.manual_seed(cell.seed)  # the same initial weights for every sampler of a data set
     model = build_model(cell.entry.model, tuple(data.x.shape[1:]))
     store = CheckpointStore(out / "ckpt", config_hash(resolved))
+    make_target = engine_target(model.to(device), cell.engine, device)
     trainer = ImageTrainer(model, data, cell.train_config, schedule, seed=cell.seed, device=device,
-                           value_range=cell.value_range, store=store, progress=None)
+                           value_range=cell.value_range, store=store, make_target=make_target, progress=None)
     hook = fid_curve_hook(cell, extractors, refs, trainer.per_epoch)
     trainer.hooks = [hook] if hook else []
     diverged = None
@@ -420,7 +432,7 @@ def cmd_cell(args) -> None:
     write_record(out / "cell.run.yaml", command="ebmlab.table4_1 cell", config=resolved, seed=cell.seed,
                  extra={"wall_seconds": trainer.wall,
                         "resumed_from_iteration": None if diverged else result.resumed_from,
-                        "diverged": diverged})
+                        "diverged": diverged, "numerics": cell.engine.describe()})
     atomic_write_json(out / "metrics.json", metrics)  # last: the job's completion marker
 
 
@@ -436,9 +448,10 @@ def _evaluate(cell: Table41Cell, trainer: ImageTrainer, extractors, refs, out: P
     scores, n_scored = {kind: None for kind in extractors}, 0
     if diverged is None:
         gen = torch.Generator(device=device).manual_seed(cell.seed + 7919)
-        x = fid_samples(trainer, cell.fid.n_samples, cell.fid, trainer.samplers.at(trainer.total - 1), gen)
+        x = fid_samples(trainer, cell.fid.n_samples, cell.fid, trainer.samplers.at(trainer.total - 1), gen,
+                        progress=None)
         n_scored = int(x.shape[0])
-        scores = score(x, trainer.value_range, extractors, refs)
+        scores = score(x, trainer.value_range, extractors, refs, progress=None)
         _save_grid(to_unit(x[:64], trainer.value_range), out / "samples.png")
     else:
         _save_grid(None, out / "samples.png")

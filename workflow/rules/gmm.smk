@@ -86,3 +86,11 @@ if "gmm" in config:
         rules.gmm_figures.output.data,
         *rules.gmm_figures.output.runs,
     ]
+
+    # one named target for the study (`snakemake gmm --config profile=fast`): its table and figures
+    rule gmm:
+        input:
+            rules.gmm_table.output.csv,
+            rules.gmm_figures.output.data,
+            rules.gmm_figures.output.runs,
+        localrule: True

@@ -5,6 +5,7 @@
 #
 #   snakemake reports/table4_2.csv --cores all --config profile=paper
 #   snakemake reports/fast/table4_2_mnist.csv --cores all --config profile=fast
+#   snakemake jem_mnist --cores all --config profile=fast     # that table and its figures
 
 JEM_TABLES = {"jem": "table4_2", "jem_mnist": "table4_2_mnist"}
 JEM_SETS = {s: config[s] for s in JEM_TABLES if s in config}
@@ -132,5 +133,14 @@ if JEM_SETS:
             "python -m ebmlab.jem figures --runs {params.runs} --out-dir {params.out} "
             "--prefix {wildcards.jem_set} > {log} 2>&1"
 
+    # one named target per section (`snakemake jem_mnist --config profile=fast`): its table and figures
     for _s in JEM:
+        rule:
+            name:
+                _s
+            input:
+                f"{REPORTS}/{JEM_TABLES[_s]}.csv",
+                [f"{FIGURES}/{_s}_{n}.png" for n in JEM_FIGS],
+            localrule: True
+
         ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", *[f"{FIGURES}/{_s}_{n}.png" for n in JEM_FIGS]]

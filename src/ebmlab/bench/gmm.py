@@ -4,7 +4,7 @@ For every sampler of the GMM study (thesis section 4.1), on the study's own mode
 data, chain starts and seed, it times
 
 * the naive loop: generic autograd ``Target``, one eager ``Sampler.step`` per transition;
-* the engine the study uses (``engine``/``matmul_dtype``/``kernel``/``chunk`` of the
+* the engine the study uses (``engine``/``matmul_dtype``/``chunk`` of the
   config; ``auto`` resolves to ``compiled`` as for the paper profile),
 
 side by side in one process, prints transitions per second and chain-point gradient
@@ -24,14 +24,13 @@ import torch
 from ebmlab import gmm, samplers
 from ebmlab.bench.common import Report, cpu_model, load_note
 from ebmlab.engine import CompiledChain, MLPTarget
-from ebmlab.engine import native
 from ebmlab.samplers import Target
 from ebmlab.train.toy import start_points
 
 #: the statistical check: same draws, so the chains are coupled; but gradients differ
-#: (bf16), and a chaotic sampler (pSGLD with tiny lambda) decouples, so the gates are
-#: Monte-Carlo bounds for independent samples (Z_MAX standard errors), which coupled
-#: chains meet with room to spare; see docs/engine.md.
+#: (float rounding; bf16 when opted in), and a chaotic sampler (pSGLD with tiny lambda)
+#: decouples, so the gates are Monte-Carlo bounds for independent samples (Z_MAX standard
+#: errors), which coupled chains meet with room to spare; see docs/engine.md.
 Z_MAX = 4.0
 TOL_ACCEPT = 0.01  # |acceptance-rate difference| (MALA)
 
@@ -84,10 +83,8 @@ def main(args, out: Report) -> bool:
     for label in labels:
         study.run(label)  # unknown labels stop here, before any output
     torch.set_num_threads(study.threads)
-    native.tune_allocator()
     out(f"GMM sampling benchmark ({args.params or 'defaults'}, section {args.section})")
-    out(f"CPU: {cpu_model()}; torch {torch.__version__}; {study.threads} thread(s) per job; "
-        f"AMX kernel {'available' if native.available() else 'not available'}")
+    out(f"CPU: {cpu_model()}; torch {torch.__version__}; {study.threads} thread(s) per job")
     out(f"model: MLP {study.model.in_dim}-{'-'.join(map(str, study.model.hidden))}-1 ({study.model.activation}); "
         f"{study.data.n_train} chains; paper profile: {study.train.epochs} epochs x {study.train.steps} steps")
     out(f"before: {load_note()}")
@@ -102,12 +99,9 @@ def main(args, out: Report) -> bool:
         x0 = start_points(data, run.train.init_std, torch.Generator().manual_seed(run.seed + 1))
         naive = Target(model)
         chain = CompiledChain(chunk=run.chunk) if engine_name == "compiled" else None
-        make = (lambda: MLPTarget(model, run.matmul_dtype, exact_energy=sampler.metropolis,
-                                  kernel=run.kernel, chain=chain))
+        make = (lambda: MLPTarget(model, run.matmul_dtype, exact_energy=sampler.metropolis, chain=chain))
         if engine_name == "autograd":
             make = lambda: Target(model)  # noqa: E731
-        engine = make()
-        kernel = getattr(engine, "kernel", "autograd")
         # compile (first call) and warm up both
         _run(sampler, naive, x0, 2, run.seed)
         t_first = _run(sampler, make(), x0, 2 * run.chunk + 1, run.seed)[1]
@@ -116,7 +110,7 @@ def main(args, out: Report) -> bool:
         _, t_engine = _run(sampler, make(), x0, n_engine, run.seed)
         s_naive, s_engine = t_naive / n_naive, t_engine / n_engine
         chains = x0.shape[0]
-        rows.append([label, f"{engine_name}/{kernel}/{run.matmul_dtype}", 1e3 * s_naive, 1e3 * s_engine,
+        rows.append([label, f"{engine_name}/{run.matmul_dtype}", 1e3 * s_naive, 1e3 * s_engine,
                      s_naive / s_engine, chains / s_naive, chains / s_engine, t_first])
         c = sample_check(sampler, model, naive, make(), x0, args.check_steps, run.seed)
         all_ok = all_ok and c["ok"]

@@ -4,8 +4,8 @@ Samplers talk to a :class:`ebmlab.samplers.Target`; the classes here are drop-in
 Targets that compute the same function faster than generic autograd, and may run
 the sampler's own transitions in compiled chunks (``Target.run_chain``).
 
-* :class:`MLPTarget` (engine/mlp.py): closed-form gradient of the toy MLP energy,
-  in torch or in the fused AMX kernel (engine/native.py, csrc/mlp_amx.c);
+* :class:`MLPTarget` (engine/mlp.py): closed-form gradient of the toy MLP energy in
+  torch operations (fp32 by default);
 * :class:`CompiledChain` (engine/chain.py): ``torch.compile`` of K transitions with
   the random numbers drawn outside the graph, in the eager order.
 """

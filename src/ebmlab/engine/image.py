@@ -31,29 +31,59 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from ebmlab.config import Bound, field
+from ebmlab.engine.alloc import tune_allocator
 from ebmlab.engine.chain import CompiledChain
 from ebmlab.samplers.base import Sampler, Target
 
 
 @dataclasses.dataclass
 class ImageEngineConfig:
-    """How the image engine evaluates the energy inside the chain."""
+    """How the image engine evaluates the energy inside the chain (a study's ``engine:`` section)."""
 
+    enabled: bool = field(True, doc="false = the naive loop: autograd through the live model (the reference)")
     precision: Literal["fp32", "tf32", "bf16"] = field(
-        "tf32", doc="fp32 | tf32 | bf16 (autocast); samplers with a Metropolis test always run in fp32")
+        "fp32", doc="fp32 (default, the same numbers on every machine) | tf32 (CUDA) | bf16 autocast for "
+                    "samplers without a Metropolis test; samplers with one always run in fp32")
     channels_last: bool = field(True, doc="channels-last memory format for the frozen copy and the states")
     graph: Literal["auto", "none", "cuda_graph"] = field(
         "auto", doc="capture chunks of transitions as CUDA graphs; auto = on CUDA devices")
     compile: bool = field(False, doc="torch.compile each chunk (before capture)")
     chunk: int = field(1, bound=Bound(lo=1), doc="transitions per captured graph (1 = one graph per step)")
     cudnn_benchmark: bool = field(True, doc="let cuDNN time its convolution algorithms once per shape")
+    tune_allocator: bool = field(True, doc="CPU: keep freed activations in the heap (glibc mallopt; engine/alloc.py)")
+
+    def describe(self) -> str:
+        """One line for logs and run records."""
+        if not self.enabled:
+            return "naive loop (autograd through the live model, fp32, NCHW)"
+        parts = [self.precision, "channels-last" if self.channels_last else "NCHW"]
+        if self.compile:
+            parts.append("compiled")
+        if self.graph != "none":
+            parts.append(f"graph {self.graph} (CUDA only)")
+        return "engine: " + ", ".join(parts)
+
+
+def engine_target(model: nn.Module, config: "ImageEngineConfig | None",
+                  device: torch.device | str) -> "Callable[[nn.Module], Target] | None":
+    """The ``make_target`` a trainer gets for ``config`` (None: the naive autograd loop).
+
+    With channels-last the live model is converted too, so the loss pass of each training
+    iteration runs in the same layout; call this before building the optimizer.
+    """
+    if config is None or not config.enabled:
+        return None
+    device = torch.device(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return ImageEngine(model, config, device=device).make_target
 
 
 def set_tf32(enabled: bool) -> None:
@@ -149,6 +179,8 @@ class ImageEngine:
         self.cuda_graph = self.device.type == "cuda" and graph in ("auto", "cuda_graph")
         if graph == "cuda_graph" and self.device.type != "cuda":
             raise ValueError("graph: cuda_graph needs a CUDA device")
+        if self.device.type == "cpu" and self.config.tune_allocator:
+            tune_allocator()
         if self.device.type == "cuda":
             # process-wide, so the parameter update of a training iteration gets them too
             set_tf32(self.config.precision != "fp32")

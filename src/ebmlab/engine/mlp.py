@@ -9,14 +9,11 @@ a_0 = x / c, backpropagation to the input is
 a handful of matrix products and elementwise maps per step; generic autograd spends
 most of a small MLP's time on graph bookkeeping instead.
 
-Three ways to evaluate it, all behind the same :class:`MLPTarget`:
+Two ways to evaluate it, both behind the same :class:`MLPTarget` and both in torch
+operations (any device; fp32 matrix products by default, bf16 on request):
 
-* ``kernel="torch"``: the formula above in torch operations (any device, fp32 or bf16
-  matrix products);
-* ``kernel="amx"``: the fused C kernel of :mod:`ebmlab.engine.native` (x86 CPUs with
-  AMX): bf16 products with fp32 accumulation and outputs; energies are computed with
-  split-bf16 products (accurate to ~1e-5 relative) when ``exact_energy``;
-* either of them with ``chunk=K``: the sampler's transitions run K at a time in one
+* eagerly, one closed-form evaluation per sampler transition;
+* with ``chain=CompiledChain(chunk=K)``: the sampler's transitions run K at a time in one
   ``torch.compile`` graph (:mod:`ebmlab.engine.chain`), the same Markov chains as the
   eager loop.
 """
@@ -28,13 +25,12 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ebmlab.engine import native
 from ebmlab.engine.chain import CompiledChain
 from ebmlab.models.mlp import MLPEnergy
 from ebmlab.samplers.base import Sampler, State, Target
 
-#: matrix-product precisions: name -> (torch dtype of the torch path, kernel passes)
-MATMUL = {"float32": torch.float32, "bfloat16": torch.bfloat16, "bfloat16x3": torch.bfloat16}
+#: matrix-product precisions: name -> torch dtype of the products' inputs
+MATMUL = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def act_and_slope(name: str, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -108,85 +104,44 @@ class _TorchForm(Target):
                                self.fwd_dtype, self.bwd_dtype, True)
 
 
-class _KernelForm(Target):
-    """The AMX kernel as a Target over its packed weight buffer (traceable: a torch op)."""
-
-    def __init__(self, blob: Tensor, fwd_passes: int, bwd_passes: int):
-        super().__init__(None)
-        self.blob, self.fwd_passes, self.bwd_passes = blob, fwd_passes, bwd_passes
-
-    def energy(self, x: Tensor) -> Tensor:
-        self.n_energy_evals += 1
-        return torch.ops.ebmlab_engine.mlp_energy_grad(x, self.blob, False, self.fwd_passes, self.bwd_passes)[0]
-
-    def energy_and_grad(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        self.n_grad_evals += 1
-        return tuple(torch.ops.ebmlab_engine.mlp_energy_grad(x, self.blob, True, self.fwd_passes, self.bwd_passes))
-
-
-def resolve_kernel(kernel: str, model: nn.Module, matmul: str) -> str:
-    """'auto' -> 'amx' when the AMX kernel handles this model and precision, else 'torch'."""
-    if kernel not in ("auto", "amx", "torch"):
-        raise ValueError(f"kernel must be auto, amx or torch, got {kernel!r}")
-    amx_ok = matmul != "float32" and native.supports(model)
-    if kernel == "amx" and not amx_ok:
-        raise ValueError("the AMX kernel needs an x86 CPU with AMX, hidden widths that are multiples of 32, "
-                         "a supported activation and matmul_dtype bfloat16 or bfloat16x3")
-    return "amx" if kernel == "amx" or (kernel == "auto" and amx_ok) else "torch"
-
-
 class MLPTarget(Target):
     """Energy and input gradient of a frozen MLPEnergy, computed in closed form.
 
-    ``matmul_dtype``: "float32", "bfloat16" (bf16 inputs, fp32 accumulation) or
-    "bfloat16x3" (split bf16, ~1e-5 relative, AMX kernel only; the torch path treats
-    it as bfloat16). A ``torch.dtype`` is accepted for the first two.
-    ``exact_energy``: compute energies (the forward products) at fp32 accuracy even
-    when the gradients use bf16; samplers with a Metropolis test need this.
-    ``kernel``: "torch", "amx" or "auto" (AMX when possible).
+    ``matmul_dtype``: "float32" (the default) or "bfloat16" (bf16 inputs; an opt-in
+    that no params profile uses, since bf16 rounding depends on the CPU's matmul
+    path, docs/engine.md). A ``torch.dtype`` is accepted for either.
+    ``exact_energy``: compute energies (the forward products) in fp32 even when the
+    gradients use bf16; samplers with a Metropolis test need this.
     ``chain``: a :class:`CompiledChain` (shared across epochs, so one compilation
     serves a whole training run) to run transitions in compiled chunks.
     """
 
     def __init__(self, model: MLPEnergy, matmul_dtype: str | torch.dtype = "float32", *,
-                 exact_energy: bool = True, kernel: str = "torch", chain: CompiledChain | None = None):
+                 exact_energy: bool = True, chain: CompiledChain | None = None):
         super().__init__(model)
         if isinstance(matmul_dtype, torch.dtype):
             matmul_dtype = {torch.float32: "float32", torch.bfloat16: "bfloat16"}[matmul_dtype]
         if matmul_dtype not in MATMUL:
             raise ValueError(f"matmul_dtype must be one of {', '.join(MATMUL)}, got {matmul_dtype!r}")
         self.matmul = matmul_dtype
-        self.kernel = resolve_kernel(kernel, model, matmul_dtype)
         self.chain = chain
-        if self.kernel == "amx":
-            self.blob = native.pack(model)
-            self.bwd_passes = 3 if matmul_dtype == "bfloat16x3" else 1
-            self.fwd_passes = 3 if (exact_energy or self.bwd_passes == 3) else 1
-            self._params = [self.blob]
-            self._form = _KernelForm(self.blob, self.fwd_passes, self.bwd_passes)
-        else:
-            lin = [m for m in model.net if isinstance(m, nn.Linear)]
-            dt = MATMUL[matmul_dtype]
-            self.bwd_dtype = dt
-            self.fwd_dtype = torch.float32 if exact_energy else dt
-            ws = [m.weight.detach() for m in lin]
-            bs = [m.bias.detach().float() for m in lin]
-            self._n_layers = len(lin)
-            self._params = ws + bs
-            self._form = self.functional()(self._params)
+        lin = [m for m in model.net if isinstance(m, nn.Linear)]
+        dt = MATMUL[matmul_dtype]
+        self.bwd_dtype = dt
+        self.fwd_dtype = torch.float32 if exact_energy else dt
+        ws = [m.weight.detach() for m in lin]
+        bs = [m.bias.detach().float() for m in lin]
+        self._n_layers = len(lin)
+        self._params = ws + bs
+        self._form = self.functional()(self._params)
 
     def form_key(self) -> tuple:
         """The constants of :meth:`functional` (compiled chunks are cached by it)."""
         c = self.energy_fn.config
-        if self.kernel == "amx":
-            return ("amx", self.fwd_passes, self.bwd_passes)
-        return ("torch", self._n_layers, c.activation, c.input_scale, self.fwd_dtype, self.bwd_dtype)
+        return (self._n_layers, c.activation, c.input_scale, self.fwd_dtype, self.bwd_dtype)
 
     def functional(self) -> Callable[[Sequence[Tensor]], Target]:
         """params -> a Target over those tensors, with this target's constants (for tracing)."""
-        if self.kernel == "amx":
-            fwd, bwd = self.fwd_passes, self.bwd_passes
-            return lambda params: _KernelForm(params[0], fwd, bwd)
         n, c, fd, bd = self._n_layers, self.energy_fn.config, self.fwd_dtype, self.bwd_dtype
         act, scale = c.activation, c.input_scale
         return lambda params: _TorchForm(params[:n], params[n:], act, scale, fd, bd)

@@ -90,7 +90,8 @@ def log_mean_exp_se(log_w: np.ndarray) -> tuple[float, float, float]:
 
 
 def _anneal(target: Target, betas: np.ndarray, x: Tensor, temperature: float, box: tuple[float, float],
-            cfg: AISConfig, gen: torch.Generator, step_sizes: np.ndarray | None, progress: bool | None):
+            cfg: AISConfig, gen: torch.Generator, step_sizes: np.ndarray | None, progress: bool | None,
+            desc: str = "ais"):
     """One AIS pass; adapts the step size when ``step_sizes`` is None (pilot)."""
     hmc = build("hmc", step_size=cfg.step_size, n_leapfrog=cfg.n_leapfrog, temperature=1.0,
                 reflect=list(box))
@@ -100,7 +101,11 @@ def _anneal(target: Target, betas: np.ndarray, x: Tensor, temperature: float, bo
     used = np.empty(len(betas))
     diag: dict = defaultdict(list)
     prev = 0.0
-    for k in progress_range(len(betas), desc="ais", enabled=progress):
+
+    def shown() -> dict:  # the last acceptance and step size, read only when a line is written
+        return {"accept": float(diag["accept_prob"][-1]) if diag["accept_prob"] else math.nan, "step_size": eps}
+
+    for k in progress_range(len(betas), desc=desc, enabled=progress, fields=shown):
         beta = float(betas[k])
         log_w -= (beta - prev) * state.energy.double() / temperature
         prev = beta
@@ -118,8 +123,12 @@ def _anneal(target: Target, betas: np.ndarray, x: Tensor, temperature: float, bo
 def ais_log_z(energy: Callable[[Tensor], Tensor] | Target, shape: tuple[int, ...], cfg: AISConfig, *,
               temperature: float = 1.0, box: tuple[float, float] = (0.0, 1.0),
               generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-              dtype: torch.dtype = torch.float32, progress: bool | None = False) -> AISResult:
-    """Estimate log Z_T = log int_box exp(-E(x)/T) dx for states of ``shape`` (no chain axis)."""
+              dtype: torch.dtype = torch.float32, progress: bool | None = None) -> AISResult:
+    """Estimate log Z_T = log int_box exp(-E(x)/T) dx for states of ``shape`` (no chain axis).
+
+    ``progress``: see :mod:`ebmlab.progress` (default: a bar on a terminal, else a line to
+    stderr every 30 s of a long pass; ``False``: silent).
+    """
     lo, hi = box
     check(hi > lo, f"box must satisfy low < high, got {box}")
     check(temperature > 0, f"temperature must be > 0, got {temperature}")
@@ -132,13 +141,15 @@ def ais_log_z(energy: Callable[[Tensor], Tensor] | Target, shape: tuple[int, ...
 
     pilot_betas = beta_schedule(dataclasses.replace(cfg, steps=min(cfg.pilot_steps, cfg.steps)))
     _, pilot_eps, _ = _anneal(target, pilot_betas, uniform(cfg.pilot_chains), temperature, box, cfg, gen, None,
-                              False)
+                              progress, "ais pilot")
     steps = np.exp(np.interp(np.log(betas), np.log(pilot_betas), np.log(pilot_eps)))
     size = cfg.batch or cfg.chains
     parts, accepts = [], []
+    n_batches = -(-cfg.chains // size)
     for start in range(0, cfg.chains, size):
         n = min(size, cfg.chains - start)
-        lw, _, acc = _anneal(target, betas, uniform(n), temperature, box, cfg, gen, steps, progress)
+        desc = "ais" if n_batches == 1 else f"ais batch {start // size + 1}/{n_batches}"
+        lw, _, acc = _anneal(target, betas, uniform(n), temperature, box, cfg, gen, steps, progress, desc)
         parts.append(lw.cpu().numpy())
         accepts.append(acc * n)
     log_w = np.concatenate(parts)

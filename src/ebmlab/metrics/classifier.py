@@ -158,7 +158,9 @@ def train_classifier(data_cfg: ImageDataConfig, out, *, device="cpu", seed: int 
     steps = max(1, round(cfg.epochs * per_epoch))
     t0 = time.perf_counter()
     net.train()
-    for step in progress_range(steps, desc="classifier", enabled=progress):
+    last: dict = {}  # the latest loss tensor, read (a host sync) only when a progress line is written
+    for step in progress_range(steps, desc="classifier", enabled=progress,
+                               fields=lambda: {"loss": float(last["loss"])} if last else {}):
         if step % per_epoch == 0:
             order = train_idx[torch.randperm(len(train_idx), generator=gen)]
         k = step % per_epoch
@@ -167,6 +169,7 @@ def train_classifier(data_cfg: ImageDataConfig, out, *, device="cpu", seed: int 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        last["loss"] = loss.detach()
     net.eval()
     with torch.no_grad():
         hold = hold_idx.to(device)

@@ -41,6 +41,7 @@ from ebmlab.cli import DataError, guarded
 from ebmlab.config import Bound, ConfigError
 from ebmlab.config import field as cfield
 from ebmlab.data.images import ImageDataConfig
+from ebmlab.progress import progress as progress_iter
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"
@@ -213,22 +214,31 @@ def _unit_batches(images, batch_size: int, quantize: bool) -> Iterable[Tensor]:
 
 @torch.no_grad()
 def stats_of(extractor: Extractor, images, batch_size: int = 200, quantize: bool = True,
-             meta: dict | None = None) -> FeatureStats:
-    """Feature statistics of ``images`` (floats in [0, 1], uint8, or an ImageSet)."""
+             meta: dict | None = None, progress: bool | None = False) -> FeatureStats:
+    """Feature statistics of ``images`` (floats in [0, 1], uint8, or an ImageSet).
+
+    ``progress``: see :mod:`ebmlab.progress` (``None``: a bar on a terminal, else a line to
+    stderr every 30 s of a long pass; the default ``False`` keeps FIDs inside training quiet).
+    """
     acc = _Moments()
-    for b in _unit_batches(images, batch_size, quantize):
+    x = getattr(images, "x", images)
+    total = -(-x.shape[0] // batch_size) if isinstance(x, Tensor) and x.ndim == 4 else None
+    for b in progress_iter(_unit_batches(images, batch_size, quantize), desc="features (batches)", total=total,
+                           enabled=progress):
         acc.add(extractor.features(b.to(extractor.device)))
     return acc.stats(extractor.id, meta)
 
 
-def fid(samples, ref: FeatureStats, extractor: Extractor, batch_size: int = 200, quantize: bool = True) -> float:
+def fid(samples, ref: FeatureStats, extractor: Extractor, batch_size: int = 200, quantize: bool = True,
+        progress: bool | None = False) -> float:
     """Frechet distance of ``samples`` (floats in [0, 1]) to ``ref`` in ``extractor``'s features.
 
     A real FID only when ``extractor.id`` is the Inception one (see :func:`column_for`).
+    ``progress`` as in :func:`stats_of` (``None`` for a final score of many samples).
     """
     if ref.extractor_id != extractor.id:
         raise ValueError(f"reference statistics come from {ref.extractor_id!r}, not from {extractor.id!r}")
-    return stats_of(extractor, samples, batch_size, quantize).distance(ref)
+    return stats_of(extractor, samples, batch_size, quantize, progress=progress).distance(ref)
 
 
 def reference_stats(extractor: Extractor, data_cfg, cache_dir, n: int | None = None, *, seed: int = 0,
@@ -250,7 +260,7 @@ def reference_stats(extractor: Extractor, data_cfg, cache_dir, n: int | None = N
                               f"split {data_cfg.split!r}")
         data = data.subset(split_indices(len(data), [n], seed)[0])
     stats = stats_of(extractor, data.x, batch_size, meta={"key": key, "data": data_cfg.describe(),
-                                                          "split": data_cfg.split})
+                                                          "split": data_cfg.split}, progress=None)
     stats.save(path)
     return stats
 

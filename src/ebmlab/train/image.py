@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from ebmlab.cli import Diverged
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, Tagged, check, field
-from ebmlab.progress import progress_range
+from ebmlab.progress import Progress
 from ebmlab.samplers import Sampler, Target
 from ebmlab.train.augment import Augment, AugmentSpec, NoAugmentConfig, build_augment
 from ebmlab.train.auxloss import AuxContext, AuxSpec, AuxTerm, build_aux
@@ -398,18 +398,21 @@ class ImageTrainer:
     # -- the loop -----------------------------------------------------------------
     def train(self) -> TrainResult:
         resumed = self.resume()
-        for it in progress_range(self.total - resumed, desc="iterations", enabled=self.progress):
-            it += resumed
-            row = self.step(it)
-            self.iteration = it + 1
-            self.wall += row["seconds"]
-            for hook in self.hooks:
-                extra = hook(self, it)
-                if extra:
-                    row.update(extra)
-            self.history.append(row)
-            if self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == self.total:
-                self.save()
+        # a line to stderr (the rule's log) every 30 s when not on a terminal; s/it and the
+        # ETA count from the resume point
+        with Progress(self.total, "iterations", initial=resumed, enabled=self.progress) as shown:
+            for it in range(resumed, self.total):
+                row = self.step(it)
+                self.iteration = it + 1
+                self.wall += row["seconds"]
+                for hook in self.hooks:
+                    extra = hook(self, it)
+                    if extra:
+                        row.update(extra)
+                self.history.append(row)
+                if self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == self.total:
+                    self.save()
+                shown.update(loss=row["loss"])
         return TrainResult(history=self.history, chain_log=self.chain_log, wall_seconds=self.wall,
                            resumed_from=resumed, iterations=self.total,
                            last_negatives=self.last_negatives.cpu() if self.last_negatives is not None else None)

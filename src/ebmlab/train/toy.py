@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ebmlab.cli import Diverged
 from ebmlab.config import NONNEG, POSITIVE, Bound, field
-from ebmlab.progress import progress_range
+from ebmlab.progress import Progress
 from ebmlab.samplers import Sampler, Target
 from ebmlab.train.checkpoint import CheckpointStore
 
@@ -91,40 +91,41 @@ def train_toy_cd(model: nn.Module, data: Tensor, sampler: Sampler, cfg: ToyCDCon
         history, start_epoch, wall = resumed["history"], resumed["epoch"], resumed["wall_seconds"]
     last_saved = start_epoch if resumed is not None else None
     n = data.shape[0]
-    for epoch in progress_range(cfg.epochs - start_epoch, desc="epochs", enabled=progress):
-        epoch += start_epoch
-        t0 = time.perf_counter()
-        if cfg.batch_size is None or cfg.batch_size >= n:
-            x_pos = data
-        else:
-            x_pos = data[torch.randperm(n, generator=gen)[: cfg.batch_size]]
-        x_start = start_points(x_pos, cfg.init_std, gen)
-        with frozen(model):
-            target = make_target(model) if make_target is not None else model
-            res = sampler.run(target, x_start, cfg.steps, generator=gen)
-        x_neg = res.x.detach()
-        e_pos, e_neg = model(x_pos), model(x_neg)
-        cd = e_pos.mean() - e_neg.mean()
-        l2 = (e_pos ** 2 + e_neg ** 2).mean()
-        loss = cd + cfg.alpha * l2
-        max_e = float(torch.maximum(e_pos.detach().abs().max(), e_neg.detach().abs().max()))
-        if not math.isfinite(float(loss.detach())) or max_e > cfg.max_abs_energy:
-            last = f"{store.path} (after epoch {last_saved})" if store and last_saved else "none"
-            raise Diverged(f"epoch {epoch}: loss={float(loss.detach()):.3g}, max|E|={max_e:.3g}; "
-                           f"last good checkpoint: {last}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        wall += time.perf_counter() - t0
-        row = {"epoch": epoch, "loss": float(loss.detach()), "cd": float(cd.detach()), "l2": float(l2.detach()),
-               "e_pos": float(e_pos.detach().mean()), "e_neg": float(e_neg.detach().mean()), "seconds": wall,
-               **summarise(res.diagnostics)}
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-        done = epoch + 1
-        if store is not None and (done % cfg.checkpoint_every == 0 or done == cfg.epochs):
-            store.save({"model": model.state_dict(), "optim": opt.state_dict(), "gen": gen.get_state(),
-                        "history": history, "epoch": done, "wall_seconds": wall})
-            last_saved = done
+    with Progress(cfg.epochs, "epochs", initial=start_epoch, enabled=progress) as shown:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            if cfg.batch_size is None or cfg.batch_size >= n:
+                x_pos = data
+            else:
+                x_pos = data[torch.randperm(n, generator=gen)[: cfg.batch_size]]
+            x_start = start_points(x_pos, cfg.init_std, gen)
+            with frozen(model):
+                target = make_target(model) if make_target is not None else model
+                res = sampler.run(target, x_start, cfg.steps, generator=gen)
+            x_neg = res.x.detach()
+            e_pos, e_neg = model(x_pos), model(x_neg)
+            cd = e_pos.mean() - e_neg.mean()
+            l2 = (e_pos ** 2 + e_neg ** 2).mean()
+            loss = cd + cfg.alpha * l2
+            max_e = float(torch.maximum(e_pos.detach().abs().max(), e_neg.detach().abs().max()))
+            if not math.isfinite(float(loss.detach())) or max_e > cfg.max_abs_energy:
+                last = f"{store.path} (after epoch {last_saved})" if store and last_saved else "none"
+                raise Diverged(f"epoch {epoch}: loss={float(loss.detach()):.3g}, max|E|={max_e:.3g}; "
+                               f"last good checkpoint: {last}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            wall += time.perf_counter() - t0
+            row = {"epoch": epoch, "loss": float(loss.detach()), "cd": float(cd.detach()), "l2": float(l2.detach()),
+                   "e_pos": float(e_pos.detach().mean()), "e_neg": float(e_neg.detach().mean()), "seconds": wall,
+                   **summarise(res.diagnostics)}
+            history.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+            done = epoch + 1
+            if store is not None and (done % cfg.checkpoint_every == 0 or done == cfg.epochs):
+                store.save({"model": model.state_dict(), "optim": opt.state_dict(), "gen": gen.get_state(),
+                            "history": history, "epoch": done, "wall_seconds": wall})
+                last_saved = done
+            shown.update(loss=row["loss"])
     return {"history": history, "wall_seconds": wall, "resumed_from": start_epoch}
