@@ -2,7 +2,7 @@
 #
 #   snakemake reports/gmm_rhat.csv --cores all                  # paper profile (the default)
 #   snakemake --cores 2 --config profile=smoke                  # every smoke target -> reports/smoke/
-#   snakemake --cores all --config profile=fast                 # one GPU -> reports/fast/
+#   snakemake --cores 2 --config profile=fast                   # the evidence, 2 CPU cores -> reports/fast/
 #
 # The profile switch picks params/<profile>.yaml; common.smk validates it against
 # workflow/schemas/params.schema.yaml and sets the output folders. Each study's rules

@@ -200,3 +200,27 @@ def test_image_trainer_writes_lines_from_the_resume_point(monkeypatch, capsys, t
     assert lines[0] == f"iterations: 7/8 (87%) loss={t.history[6]['loss']:.4g} 11 s/it, elapsed 00:33, ETA 00:11"
     assert lines[-1].startswith("iterations: 8/8 (100%) ") and lines[-1].endswith("done")
     _check_cadence(lines, 11)
+
+
+def test_cadence_holds_across_a_sequence_of_short_loops():
+    # an evaluation made of many 20-second loops: none alone reaches 30 s, the job still
+    # writes a line at least every 30 s (plus one update interval)
+    clock = FakeClock()
+    line_times = []
+
+    class Log(io.StringIO):
+        def write(self, text):
+            line_times.append(clock.t)
+            return super().write(text)
+
+    out = Log()
+    for k in range(6):                      # six loops of 4 updates 5 s apart (20 s each)
+        p = Progress(4, f"chains {k + 1}/6", every=30, clock=clock, stream=out)
+        for _ in range(4):
+            clock.t += 5.0
+            p.update()
+        p.close()
+    assert len(line_times) >= 3
+    gaps = [b - a for a, b in zip([0.0] + line_times, line_times + [clock.t])]
+    assert max(gaps) <= 30 + 5
+    assert all(line.startswith("chains ") for line in out.getvalue().splitlines())

@@ -190,21 +190,26 @@ install_note="torch imports: nothing installed"
 if "$PY" -c 'import torch' 2> /dev/null; then
     if ! "$PY" -c "$WORKFLOW_MODULES" 2> /dev/null && [ -d "$WHEELS" ]; then
         SITE=${TMPDIR:-/tmp}/ebmlab-gpu-check-site
-        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
-            "$WHEELS"/*.whl > "$AUX/pip.log" 2>&1
-        for sdist in "$WHEELS"/*.tar.gz; do
+        install_note="torch imports; missing workflow packages installed from $WHEELS into $SITE"
+        : > "$AUX/pip.log"
+        whls=("$WHEELS"/*.whl)
+        if [ -e "${whls[0]}" ]; then
+            "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+                "${whls[@]}" >> "$AUX/pip.log" 2>&1 || install_note="$install_note (pip FAILED on the wheels)"
+        fi
+        for sdist in "$WHEELS"/*.tar.gz; do      # e.g. elasticdeform, built from source
             [ -e "$sdist" ] || continue
             "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target "$SITE" \
-                "$sdist" >> "$AUX/pip.log" 2>&1
+                "$sdist" >> "$AUX/pip.log" 2>&1 || install_note="$install_note (pip FAILED on $sdist)"
         done
         export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
-        install_note="torch imports; missing workflow packages installed from $WHEELS into $SITE"
     fi
 else
     extra=()
     [ -d "$WHEELS" ] && extra=(--no-index --find-links "$WHEELS")
-    "$PY" -m pip install -q "${extra[@]}" -c constraints.txt -e '.[workflow]' > "$AUX/pip.log" 2>&1
     install_note="pip install -c constraints.txt -e '.[workflow]' ${extra[*]}"
+    "$PY" -m pip install -q "${extra[@]}" -c constraints.txt -e '.[workflow]' > "$AUX/pip.log" 2>&1 \
+        || install_note="$install_note FAILED (logs/fast/gpu_check/pip.log)"
 fi
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
 # rules call `python`: make it this interpreter

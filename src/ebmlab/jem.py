@@ -10,7 +10,7 @@ samples. Every run is its own job::
         --out results/smoke/jem/sgld --ref-dir R [--classifier C.pt]
     python -m ebmlab.jem table   --runs results/smoke/jem/* --profile smoke --csv reports/smoke/table4_2.csv
     python -m ebmlab.jem figures --runs results/smoke/jem/* --out-dir reports/smoke/figures --prefix jem
-    python -m ebmlab.jem bench   --params params/fast.yaml --section jem --csv reports/fast/jem_epoch_time.csv
+    python -m ebmlab.jem bench   --params params/paper.yaml --section jem --csv reports/jem_epoch_time.csv
 
 Accuracy: ``eval.n_valid`` training images are held out (JEM: 5000, shuffled with seed
 1234); every ``eval.every`` epochs the validation and test accuracies are logged (Fig 4.12).

@@ -11,8 +11,9 @@ Every long loop reports through :class:`Progress` (or the :func:`progress` /
       iterations: 120/1000 (12%) loss=-0.0132 0.251 s/it, elapsed 00:30, ETA 03:41
 
   written at the first update at least ``every`` seconds (default 30) after the previous
-  line (or the start), so a job's log shows a line at least every ``every`` seconds plus one
-  update interval. Each line is flushed.
+  line of the process (or the start of its first loop), so a job's log shows a line at least
+  every ``every`` seconds plus one update interval, also when it runs many short loops one
+  after another. Each line is flushed.
 * ``True``: the tqdm bar even when the stream is not a terminal (the old meaning).
 
 While a bar is shown no plain lines are written (they would garble it; the bar shows the
@@ -43,6 +44,11 @@ T = TypeVar("T")
 clock: Callable[[], float] = time.monotonic
 #: default seconds between plain lines
 EVERY = 30.0
+
+# The last plain line of the process (and the clock it was read on): a loop that starts
+# after others counts its first interval from there, so a job made of many short loops (an
+# evaluation's chains, AIS, scoring) still writes a line at least every ``every`` seconds.
+_heartbeat: dict[str, Any] = {"clock": None, "t": None}
 
 
 def format_seconds(s: float) -> str:
@@ -97,6 +103,11 @@ class Progress:
         self.closed = False
         self.bar = None
         self._t0 = self._last = self._postfix_at = self._clock() if self.active else 0.0
+        if self.active:
+            if _heartbeat["clock"] is self._clock and _heartbeat["t"] is not None:
+                self._last = min(self._last, _heartbeat["t"])   # the interval runs on across loops
+            else:
+                _heartbeat.update(clock=self._clock, t=self._t0)
         if self.active:
             bar = tqdm(total=total, initial=initial, desc=desc or None, file=self.stream,
                        disable=None if enabled is None else not enabled, leave=False, dynamic_ncols=True)
@@ -159,6 +170,8 @@ class Progress:
         self._last = now
         self._last_n = self.n
         self.lines += 1
+        if _heartbeat["clock"] is self._clock:
+            _heartbeat["t"] = now
 
     def close(self, *, failed: bool = False) -> None:
         """Close the bar; write the final line if the job was long (see the module docstring)."""

@@ -3,7 +3,7 @@
 # classifier Frechet distance, stay fraction, Fig 3-5 chains); then figures and the table.
 #
 #   snakemake cd_vs_nll --cores 2 --config profile=smoke       # the whole study
-#   bash workflow/scripts/cd_vs_nll.sh fast                      # the same jobs without Snakemake (GPU)
+#   snakemake cd_vs_nll --cores 2 --config profile=fast        # the evidence: 2 CPU cores (a GPU if present)
 
 if "cd_vs_nll" in config:
     from snakemake.exceptions import WorkflowError

@@ -4,8 +4,8 @@
 # labelled MNIST substitute of the fast profile) -> table4_2_mnist.csv and figures/jem_mnist_*.png.
 #
 #   snakemake reports/table4_2.csv --cores all --config profile=paper
-#   snakemake reports/fast/table4_2_mnist.csv --cores all --config profile=fast
-#   snakemake jem_mnist --cores all --config profile=fast     # that table and its figures
+#   snakemake reports/fast/table4_2_mnist.csv --cores 2 --config profile=fast
+#   snakemake jem_mnist --cores 2 --config profile=fast       # that table and its figures
 
 JEM_TABLES = {"jem": "table4_2", "jem_mnist": "table4_2_mnist"}
 JEM_SETS = {s: config[s] for s in JEM_TABLES if s in config}

@@ -2,7 +2,7 @@
 # Table 4.1 (FID) and Figs 4.6-4.11. One GPU job per (data set, run) cell.
 #
 #   snakemake reports/table4_1.csv --cores all --config profile=paper      # the whole table
-#   snakemake table4_1_mnist --cores all --config profile=fast             # one column + its figures
+#   snakemake table4_1_mnist --cores 2 --config profile=fast               # the MNIST column + its figures
 
 if "table4_1" in config:
     from snakemake.exceptions import WorkflowError

@@ -18,6 +18,9 @@
 
 ``--smoke`` shrinks everything (a tiny IGEBM, batch 16, 10 steps) so the whole thing
 runs on a CPU in seconds (CI).
+
+With ``--study`` / ``--model`` (and ``--params``), ``sampling`` and ``train_step`` benchmark a
+study's own model instead: see :mod:`ebmlab.bench.study`.
 """
 
 from __future__ import annotations
@@ -394,16 +397,22 @@ def bench_all(args, out: Report) -> bool:
 
 
 def add_arguments(p, kind: str) -> None:
+    import argparse
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--smoke", action="store_true", help="tiny model and batch (CPU, seconds)")
-    p.add_argument("--batch", type=int, default=None, help="chains (default 128; smoke 16)")
-    p.add_argument("--steps", type=int, default=None, help="chain length (default 60; smoke 10)")
-    p.add_argument("--reps", type=int, default=None, help="timed chains per option (default 3)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs only)")
-    p.add_argument("--compile", action="store_true", help="also time torch.compile + CUDA graph")
+    p.add_argument("--batch", type=int, default=None,
+                   help="chains (default 128, smoke 16; with --study: the study's train.batch_size)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="chain length (default 60, smoke 10; with --study: the study's train.steps)")
+    p.add_argument("--reps", type=int, default=None, help="timed chains per option (default 3; with --study 5)")
+    p.add_argument("--seed", type=int, default=None, help="default 0; with --study: the study's seed")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default 1; with --study: the section's threads, what its jobs use)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="also time torch.compile (+ CUDA graph); with --study on by default except with --smoke")
     p.add_argument("--time-budget", type=float, default=None,
-                   help="seconds after which remaining sampling options are skipped")
-    p.add_argument("--iterations", type=int, default=None, help="train_step: timed iterations")
+                   help="seconds after which remaining sampling options are skipped (IGEBM only)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="train_step: timed iterations (default 8, smoke 2; with --study 5)")
     p.add_argument("--fid-images", type=int, default=None, help="fid: images (default 10000; smoke 64)")
     p.add_argument("--fid-batch", type=int, default=500, help="fid: images per batch")

@@ -38,7 +38,9 @@ def tune_allocator(threshold: int = 1 << 30) -> bool:
 
 
 def reset_allocator() -> bool:
-    """Back to glibc's start values (the benchmark's naive loop runs with them)."""
+    """Back to glibc's start thresholds. Not quite a fresh process: any mallopt call turns
+    glibc's dynamic mmap threshold off for good, so the benchmark times its first naive
+    loop before touching the allocator and reports this reset loop as a second row."""
     ok = _mallopt(GLIBC_DEFAULT)
     if ok:
         _state["tuned"] = False
