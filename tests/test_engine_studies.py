@@ -116,3 +116,12 @@ def test_image_studies_default_to_the_fp32_engine():
     for cls in (Table41Study, JEMStudy, CDvsNLLStudy, ImagesStudy):
         eng = cls.__dataclass_fields__["engine"].default_factory()
         assert eng.enabled and eng.precision == "fp32" and eng.channels_last, cls.__name__
+
+
+def test_metropolis_target_outside_a_sampler_starts_in_fp32():
+    # AIS runs HMC moves through the target without Sampler.prepare
+    from ebmlab.engine.image import ImageEngine
+    net = build_model(CNN, (1, 8, 8))
+    engine = ImageEngine(net, ImageEngineConfig(precision="bf16"), device="cpu")
+    assert engine.make_target(net).precision == "bf16"
+    assert engine.make_target(net, metropolis=True).precision == "fp32"

@@ -47,7 +47,7 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
-from ebmlab.engine.image import ImageEngineConfig, engine_target
+from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.ais import AISConfig, ais_log_z, nll_from_ais
 from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
@@ -178,8 +178,7 @@ class CDvsNLLCommon:
     model: ModelSpec = field(default_factory=lambda: Tagged("gagnon_mnist", GagnonMNISTConfig()))
     sampler: SamplerSpec = field(default_factory=_default_sampler, doc="training chains (langevin or mala)")
     train: GagnonTrainConfig = field(default_factory=GagnonTrainConfig, doc="Algorithm 7; regimes replace 4 fields")
-    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
-                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
+    engine: ImageEngineConfig = engine_field()
     practical: PracticalConfig = field(default_factory=PracticalConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ais: ImageAISConfig = field(default_factory=ImageAISConfig, doc="(a): AIS of log Z at the training temperature")
@@ -474,10 +473,8 @@ def cmd_evaluate(args) -> None:
     model.eval().requires_grad_(False)
     make_target = engine_target(model, run.engine, device)
     chain_target = make_target(model) if make_target is not None else model   # what every chain below uses
-    ais_target = chain_target
-    if make_target is not None:
-        ais_target = make_target(model)
-        ais_target.precision = "fp32"   # AIS's HMC moves have a Metropolis test (Sampler.prepare is not called)
+    # AIS's HMC moves have a Metropolis test
+    ais_target = make_target(model, metropolis=True) if make_target is not None else model
     gen = torch.Generator(device=device).manual_seed(run.seed + 104729)
     rng = np.random.default_rng(run.seed)
     n_test = test.x.shape[0] if ev.test_images is None else min(ev.test_images, test.x.shape[0])

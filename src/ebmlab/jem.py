@@ -39,7 +39,7 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images, to_float
-from ebmlab.engine.image import ImageEngineConfig, engine_target
+from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.fid import Kind, build_extractor, column_for, fid, reference_stats
 from ebmlab.models import ModelSpec, WRNConfig, build_model
@@ -112,8 +112,7 @@ class JEMCommon:
             "sources such as a local .npz hold out data.test_fraction as their test split)")
     model: ModelSpec = field(default_factory=lambda: Tagged("wrn", WRNConfig()))
     train: JEMTrainConfig = field(default_factory=JEMTrainConfig)
-    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
-                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
+    engine: ImageEngineConfig = engine_field()
     eval: JEMEvalConfig = field(default_factory=JEMEvalConfig)
     fid: JEMFIDConfig = field(default_factory=JEMFIDConfig)
     figures: JEMFigureConfig = field(default_factory=JEMFigureConfig)

@@ -46,7 +46,7 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
-from ebmlab.engine.image import ImageEngineConfig, engine_target
+from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.data.rings import PointSet, RingsConfig, rings
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.classifier import ClassifierConfig
@@ -344,8 +344,7 @@ class ImagesCommon:
         "record", doc="record: later points say 'diverged' (checkpoint kept); fail: the job fails (exit 3)")
     train: ImageTrainConfig = field(default_factory=_images_train)
     fid: CurveFID = field(default_factory=CurveFID)
-    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
-                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
+    engine: ImageEngineConfig = engine_field()
 
     def __post_init__(self):
         check(self.train.init == "short_run", "stanley.images.train.init must be 'short_run' (Algorithm 1)")

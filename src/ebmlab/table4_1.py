@@ -39,7 +39,7 @@ from ebmlab import samplers
 from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
 from ebmlab.config import NONNEG, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images
-from ebmlab.engine.image import ImageEngineConfig, engine_target
+from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import IGEBMConfig, ModelSpec, build_model
@@ -118,8 +118,7 @@ class Table41Common:
         "record", doc="record: the cell reports 'diverged' (checkpoint kept); fail: the job fails (exit 3)")
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
     fid: FIDConfig = field(default_factory=FIDConfig)
-    engine: ImageEngineConfig = field(default_factory=ImageEngineConfig,
-                                      doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
+    engine: ImageEngineConfig = engine_field()
 
     @property
     def noise_std(self) -> float:

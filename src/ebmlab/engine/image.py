@@ -71,6 +71,12 @@ class ImageEngineConfig:
         return "engine: " + ", ".join(parts)
 
 
+def engine_field():
+    """The ``engine:`` section every image study declares."""
+    return field(default_factory=ImageEngineConfig,
+                 doc="how chains evaluate the energy (docs/engine.md); enabled: false = naive loop")
+
+
 def engine_target(model: nn.Module, config: "ImageEngineConfig | None",
                   device: torch.device | str) -> "Callable[[nn.Module], Target] | None":
     """The ``make_target`` a trainer gets for ``config`` (None: the naive autograd loop).
@@ -195,11 +201,13 @@ class ImageEngine:
         self._pairs = source_pairs(self.net, model)
         self._source = model
 
-    def make_target(self, model: nn.Module) -> "ImageTarget":
+    def make_target(self, model: nn.Module, *, metropolis: bool = False) -> "ImageTarget":
+        """``metropolis``: fp32 from the start, for callers with a Metropolis test that are not
+        a :class:`Sampler` (AIS), whose ``prepare`` would otherwise choose the precision."""
         if model is not self._source:
             self.bind(model)
         refresh(model, self._pairs)
-        return ImageTarget(self)
+        return ImageTarget(self, metropolis=metropolis)
 
     # -- evaluations (plain functions of the frozen copy; traced or captured as they are) --
     def _prep(self, x: Tensor) -> Tensor:
@@ -238,8 +246,8 @@ class _ImageForm(Target):
 class ImageTarget(_ImageForm):
     """One chain's view of an :class:`ImageEngine` (what the samplers talk to)."""
 
-    def __init__(self, engine: ImageEngine):
-        super().__init__(engine, engine.config.precision)
+    def __init__(self, engine: ImageEngine, *, metropolis: bool = False):
+        super().__init__(engine, "fp32" if metropolis else engine.config.precision)
 
     def prepare(self, sampler: Sampler) -> None:
         self.precision = "fp32" if sampler.metropolis else self.engine.config.precision
