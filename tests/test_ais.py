@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from ebmlab.config import ConfigError
+from ebmlab.errors import ConfigError
 from ebmlab.metrics.ais import AISConfig, ais_log_z, beta_schedule, log_mean_exp_se, nll_from_ais
 from ebmlab.samplers import build
 from ebmlab.samplers.metropolis import reflect_into_box

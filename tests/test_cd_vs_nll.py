@@ -12,7 +12,8 @@ from ebmlab import samplers
 from ebmlab.cd_vs_nll import (
     CDvsNLLStudy, claims, compare, coverage, entropy_nats, frame_steps, main, run_chains,
 )
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.config import from_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
 from ebmlab.models import build_model

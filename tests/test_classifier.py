@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebmlab.cli import DataError
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.errors import DataError
+from ebmlab.config import from_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.metrics import classifier as clf
 from ebmlab.metrics.fid import build_extractor, column_for, fid, reference_stats

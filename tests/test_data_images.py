@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ebmlab.cli import DataError
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.errors import DataError
+from ebmlab.config import from_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data import __main__ as data_cli
 from ebmlab.data.images import (CAT_BREEDS, ImageDataConfig, config_key, load_images, split_indices, to_float)
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from ebmlab.cli import DataError
+from ebmlab.errors import DataError
 from ebmlab.train.deform import ElasticConfig, deformation_callback, elastic_augment, elastic_deform
 
 

@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from ebmlab.cli import DataError
+from ebmlab.errors import DataError
 from ebmlab.config import from_dict
 from ebmlab.data.images import ImageDataConfig, file_sha256
 from ebmlab.metrics import fid as fidmod
@@ -260,7 +260,7 @@ def test_columns_keep_substitutes_out_of_fid_columns():
 
 
 def test_unknown_extractor_and_classifier_without_weights():
-    from ebmlab.config import ConfigError
+    from ebmlab.errors import ConfigError
     with pytest.raises(ConfigError, match="unknown feature extractor 'vgg'"):
         build_extractor("vgg")
     with pytest.raises(ConfigError, match="the classifier extractor needs weights"):

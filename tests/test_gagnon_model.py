@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ebmlab.config import ConfigError
+from ebmlab.errors import ConfigError
 from ebmlab.models import GagnonMNIST, build_model
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ebmlab import gmm
-from ebmlab.cli import Diverged
+from ebmlab.errors import Diverged
 from ebmlab.config import from_dict
 
 ROOT = Path(__file__).resolve().parents[1]

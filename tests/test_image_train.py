@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.errors import Diverged
+from ebmlab.config import from_dict
+from ebmlab.errors import ConfigError
 from ebmlab.models import build_model
 from ebmlab.train.checkpoint import CheckpointStore
 from ebmlab.train.image import ImageTrainConfig, ImageTrainer, SamplerSchedule

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.errors import Diverged
+from ebmlab.config import from_dict
+from ebmlab.errors import ConfigError
 from ebmlab.models import build_model
 from ebmlab.models.wrn import WideBasic
 from ebmlab.train.buffer import ReplayBuffer

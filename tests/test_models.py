@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.config import from_dict
+
+from ebmlab.errors import ConfigError
 from ebmlab.models import IGEBMConfig, build_model
 from ebmlab.models.igebm import ResBlock, SelfAttention
 

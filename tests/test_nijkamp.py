@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ebmlab import samplers
-from ebmlab.config import ConfigError
+from ebmlab.errors import ConfigError
 from ebmlab.nijkamp import autocorr, crosscorr, diagnose, main, oscillation
 from ebmlab.train.practical import (
     LRAnnealConfig, ScaledEnergy, annealed_lr, data_noise_std, lr_annealing_hook, scaled_lr,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ebmlab import samplers
-from ebmlab.config import ConfigError
+from ebmlab.errors import ConfigError
 
 MU = torch.tensor([1.0, -2.0])
 SIGMA = torch.tensor([[2.0, 1.2], [1.2, 1.0]])

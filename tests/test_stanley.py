@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ebmlab import samplers
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.config import from_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.rings import RingsConfig, rings
 from ebmlab.metrics.distance import energy_distance, mmd_rbf
 from ebmlab.models import build_model

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebmlab.config import ConfigError, from_dict
+from ebmlab.config import from_dict
+
+from ebmlab.errors import ConfigError
 from ebmlab.papers import TABLE4_1_FID
 from ebmlab.table4_1 import TABLE_COLUMNS, VERDICTS, Table41Study, main, table_rows
 

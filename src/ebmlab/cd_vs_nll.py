@@ -44,8 +44,10 @@ import torch
 from torch import Tensor
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
-from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
+from ebmlab.cli import add_config_args, guarded, raw_config, read_json, require_file, resolve_device
+from ebmlab.errors import Diverged
+from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, Tagged, check, field, from_dict, to_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text

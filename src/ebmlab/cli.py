@@ -16,34 +16,9 @@ import functools
 import sys
 from typing import Any, Callable
 
-from ebmlab.config import ConfigError, apply_overrides, from_dict, load_yaml, parse_inline, select
-
-EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 3
-
-
-class DataError(RuntimeError):
-    """Missing data set or weights file: the message says how to obtain it."""
-
-
-class Diverged(RuntimeError):
-    """Training blew up; the message names the last good checkpoint."""
-
-
-def require_file(path, hint: str = ""):
-    """``path`` as a Path if it exists, else a one-line DataError."""
-    from pathlib import Path
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"missing input {path}" + (f": {hint}" if hint else ""))
-    return path
-
-
-def read_json(path, hint: str = ""):
-    """A JSON file another job wrote, or a one-line DataError saying which job to run first."""
-    import json
-    return json.loads(require_file(path, hint).read_text())
-
+from ebmlab.config import apply_overrides, from_dict, load_yaml, parse_inline, select
+from ebmlab.io import read_json, require_file  # noqa: F401 (re-exported)
+from ebmlab.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, ConfigError, DataError, Diverged
 
 def resolve_device(choice: str):
     """A torch device from 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'."""

@@ -20,9 +20,7 @@ from typing import Any, Callable, Literal, Union, get_args, get_origin
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """Bad user input: the message is a single line naming the problem."""
+from ebmlab.errors import ConfigError
 
 
 # ---------------------------------------------------------------------------

@@ -28,14 +28,16 @@ import torch
 
 from ebmlab import samplers
 from ebmlab.cli import add_config_args, guarded, require_file
-from ebmlab.config import UNIT, Bound, ConfigError, Tagged, check, field, from_dict, run_of, to_dict
+from ebmlab.config import UNIT, Bound, Tagged, check, field, from_dict, run_of, to_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.toy import GaussianMixtureConfig, gaussian_mixture
 from ebmlab.diagnostics import rhat, split_rhat
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.models import MLPConfig, MLPEnergy
 from ebmlab.papers import GMM_LABELS, GMM_RHAT
 from ebmlab.records import write_record
-from ebmlab.report import csv_text, ordering_verdicts
+from ebmlab.report import csv_text
+from ebmlab.studies.base import ordering_verdicts
 from ebmlab.samplers import SamplerSpec
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.toy import ToyCDConfig, frozen, start_points, train_toy_cd

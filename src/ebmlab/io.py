@@ -1,4 +1,4 @@
-"""Atomic file output: a failed or interrupted run never leaves a partial file."""
+"""File input and output: atomic writes (a failed run never leaves a partial file) and required inputs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from ebmlab.errors import DataError
 
 
 @contextmanager
@@ -44,3 +46,16 @@ def atomic_savefig(fig, path: str | Path, **kwargs: Any) -> None:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **kwargs)
+
+
+def require_file(path, hint: str = ""):
+    """``path`` as a Path if it exists, else a one-line DataError."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"missing input {path}" + (f": {hint}" if hint else ""))
+    return path
+
+
+def read_json(path, hint: str = ""):
+    """A JSON file another job wrote, or a one-line DataError saying which job to run first."""
+    return json.loads(require_file(path, hint).read_text())

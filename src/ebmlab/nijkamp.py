@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ebmlab.cli import guarded, require_file
-from ebmlab.config import ConfigError
+from ebmlab.errors import ConfigError
 from ebmlab.io import atomic_write_json
 
 

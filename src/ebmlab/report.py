@@ -1,8 +1,4 @@
-"""Report tables: the paper's value beside the reproduced one, with a verdict.
-
-Verdicts compare what a paper claims, not digits that depend on unreported details:
-for a table of one metric over several rows the claim is the ordering of the rows.
-"""
+"""CSV text for tables and histories (numbers to six significant digits, inf and nan spelled out)."""
 
 from __future__ import annotations
 
@@ -13,38 +9,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ebmlab.io import atomic_write_text
-
-
-def ordering_verdicts(paper: Mapping[str, float], reproduced: Mapping[str, float],
-                      tie_ratio: float = 1.25) -> dict[str, str]:
-    """Per row: does its order against every other row agree with the paper's?
-
-    Two paper values within a factor ``tie_ratio`` of each other count as a tie (either
-    order agrees, e.g. the thesis's MALA 6.46 vs pSGLD 6.49). A row is ``consistent``
-    when every pairwise order involving it agrees, else ``inconsistent``; rows with a
-    missing or non-finite reproduced value get ``missing``.
-    """
-    out = {}
-    keys = [k for k in paper if k in reproduced]
-    for k in paper:
-        r = reproduced.get(k)
-        if r is None or (isinstance(r, float) and math.isnan(r)):
-            out[k] = "missing"
-            continue
-        ok = True
-        for j in keys:
-            if j == k:
-                continue
-            rj = reproduced[j]
-            if rj is None or (isinstance(rj, float) and math.isnan(rj)):
-                continue
-            pk, pj = paper[k], paper[j]
-            if max(pk, pj) / max(min(pk, pj), 1e-300) <= tie_ratio:
-                continue
-            if (pk > pj) != (r > rj):
-                ok = False
-        out[k] = "consistent" if ok else "inconsistent"
-    return out
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> str:

@@ -43,8 +43,10 @@ from typing import Literal
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
-from ebmlab.config import POSITIVE, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
+from ebmlab.cli import add_config_args, guarded, raw_config, read_json, require_file, resolve_device
+from ebmlab.errors import Diverged
+from ebmlab.config import POSITIVE, Bound, Tagged, check, field, from_dict, to_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.data.rings import PointSet, RingsConfig, rings

@@ -36,8 +36,10 @@ from typing import Literal
 import torch
 
 from ebmlab import samplers
-from ebmlab.cli import Diverged, add_config_args, guarded, raw_config, read_json, require_file, resolve_device
-from ebmlab.config import NONNEG, Bound, ConfigError, Tagged, check, field, from_dict, to_dict
+from ebmlab.cli import add_config_args, guarded, raw_config, read_json, require_file, resolve_device
+from ebmlab.errors import Diverged
+from ebmlab.config import NONNEG, Bound, Tagged, check, field, from_dict, to_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.engine.image import ImageEngineConfig, engine_field, engine_target
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
@@ -46,7 +48,8 @@ from ebmlab.models import IGEBMConfig, ModelSpec, build_model
 from ebmlab.papers import TABLE4_1_FID, TABLE4_1_LABELS
 from ebmlab.progress import progress as progress_iter
 from ebmlab.records import write_record
-from ebmlab.report import csv_text, ordering_verdicts
+from ebmlab.report import csv_text
+from ebmlab.studies.base import ordering_verdicts
 from ebmlab.samplers import SamplerSpec
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.checkpoint import CheckpointStore, config_hash

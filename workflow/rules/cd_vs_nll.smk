@@ -9,7 +9,8 @@ if "cd_vs_nll" in config:
     from snakemake.exceptions import WorkflowError
 
     from ebmlab.cd_vs_nll import CDvsNLLStudy
-    from ebmlab.config import ConfigError, from_dict, to_dict
+    from ebmlab.config import from_dict, to_dict
+    from ebmlab.errors import ConfigError
 
     try:
         CDN = from_dict(CDvsNLLStudy, config["cd_vs_nll"], "cd_vs_nll")

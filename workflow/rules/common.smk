@@ -57,20 +57,47 @@ ENV = "../../environment.yml"
 ALL_TARGETS = []
 
 
-def study_resources(study, **overrides):
-    """Scheduler hints of a study (params 'resources:' section) for a rule's resources."""
+def job_resources(study, gpu=False):
+    """A rule's resources: the study's scheduler hints (params 'resources:' section).
+
+    Only jobs that train or sample (``gpu=True``) ask for the study's GPUs; reference,
+    classifier and report jobs run on CPU nodes whatever the profile.
+    """
     res = {"mem_mb": 2000, "runtime": 60, "gpus": 0}
     res.update(config.get("resources", {}).get(study, {}))
-    res.update(overrides)
+    if not gpu:
+        res["gpus"] = 0
     return res
 
 
-def run_slice(study, runs_key, spec_key, label):
-    """Only one run's params: the study's shared settings plus that run's own spec."""
-    shared = {k: v for k, v in study.items() if k != runs_key}
-    return as_json({**shared, "label": label, spec_key: study[runs_key][label]})
+def log_of(study, name):
+    """Where a rule's log goes: logs/<profile>/<study>/<name>.log (``name`` may hold wildcards)."""
+    return f"{LOGS}/{study}/{name}.log"
 
 
 def as_json(data):
     """A config slice as one shell-safe JSON argument (quoted with {params.x:q})."""
     return json.dumps(data, separators=(",", ":"))
+
+
+def job_config(study_name, section, kind, label=None):
+    """The JSON slice of params section ``section`` that job ``kind`` of ``study_name`` reads.
+
+    Cut by the study's own Job table (``ebmlab.studies.<name>.jobs``, torch-free), the same
+    code a hand run with --params uses.
+    """
+    import importlib
+    jobs = importlib.import_module(f"ebmlab.studies.{study_name}.jobs").JOBS
+    return as_json(jobs[kind].slice(config[section], label))
+
+
+# TRANSITIONAL (removed once every study's rules use job_config/job_resources)
+def study_resources(study, **overrides):
+    res = job_resources(study, gpu=True)
+    res.update(overrides)
+    return res
+
+
+def run_slice(study, runs_key, spec_key, label):
+    shared = {k: v for k, v in study.items() if k != runs_key}
+    return as_json({**shared, "label": label, spec_key: study[runs_key][label]})

@@ -13,7 +13,9 @@ JEM_SETS = {s: config[s] for s in JEM_TABLES if s in config}
 if JEM_SETS:
     from snakemake.exceptions import WorkflowError
 
-    from ebmlab.config import ConfigError, from_dict, to_dict
+    from ebmlab.config import from_dict, to_dict
+
+    from ebmlab.errors import ConfigError
     from ebmlab.jem import JEMStudy
     from ebmlab.jem_figures import FIGURES as JEM_FIGS
 

@@ -9,7 +9,9 @@
 if "stanley" in config:
     from snakemake.exceptions import WorkflowError
 
-    from ebmlab.config import ConfigError, from_dict, to_dict
+    from ebmlab.config import from_dict, to_dict
+
+    from ebmlab.errors import ConfigError
     from ebmlab.stanley import StanleyStudy
 
     try:

@@ -7,7 +7,9 @@
 if "table4_1" in config:
     from snakemake.exceptions import WorkflowError
 
-    from ebmlab.config import ConfigError, from_dict, to_dict
+    from ebmlab.config import from_dict, to_dict
+
+    from ebmlab.errors import ConfigError
     from ebmlab.table4_1 import Table41Study
 
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ebmlab.bench.common import Report
 from ebmlab.cli import guarded
-from ebmlab.config import ConfigError
+from ebmlab.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -344,7 +344,7 @@ def bench_fid(args, out: Report, setup: Setup | None = None) -> bool:
     if fid_mod is None:
         out("== fid: skipped (ebmlab.metrics.fid, issue 3's FID helper, is not available)")
         return True
-    from ebmlab.cli import DataError
+    from ebmlab.errors import DataError
     from ebmlab.data.images import ImageDataConfig
     try:
         import pytorch_fid  # noqa: F401

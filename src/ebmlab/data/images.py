@@ -44,8 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebmlab.cli import DataError
-from ebmlab.config import Bound, ConfigError, check, field, to_dict
+from ebmlab.errors import DataError
+from ebmlab.config import Bound, check, field, to_dict
+from ebmlab.errors import ConfigError
 
 DatasetName = Literal["mnist", "cifar10", "svhn", "cats", "flowers102", "celeba", "digits8", "synthetic"]
 RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}

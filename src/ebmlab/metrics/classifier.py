@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebmlab.cli import add_config_args, guarded, resolve, resolve_device
-from ebmlab.config import NONNEG, POSITIVE, Bound, ConfigError, check, field, to_dict
+from ebmlab.config import NONNEG, POSITIVE, Bound, check, field, to_dict
+from ebmlab.errors import ConfigError
 from ebmlab.data.images import LUMA, ImageDataConfig, file_sha256, load_images, split_indices
 
 

@@ -37,8 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebmlab.cli import DataError, guarded
-from ebmlab.config import Bound, ConfigError
+from ebmlab.cli import guarded
+
+from ebmlab.errors import DataError
+from ebmlab.config import Bound
+from ebmlab.errors import ConfigError
 from ebmlab.config import field as cfield
 from ebmlab.data.images import ImageDataConfig
 from ebmlab.progress import progress as progress_iter

@@ -14,7 +14,9 @@ from typing import Callable
 
 from torch import nn
 
-from ebmlab.config import ConfigError, Registry, Tagged, TaggedType, check, from_dict
+from ebmlab.config import Registry, Tagged, TaggedType, check, from_dict
+
+from ebmlab.errors import ConfigError
 from ebmlab.models.cnn import CNNConfig, CNNEnergy
 from ebmlab.models.convnet import ConvNetConfig, VanillaConvNet
 from ebmlab.models.gagnon import GagnonMNIST, GagnonMNISTConfig

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ebmlab.config import ConfigError, Registry, Tagged, TaggedType, from_dict
+from ebmlab.config import Registry, Tagged, TaggedType, from_dict
+
+from ebmlab.errors import ConfigError
 from ebmlab.samplers.base import SampleResult, Sampler, State, Target, as_target
 from ebmlab.samplers.langevin import GD, PSGLD, Langevin, Stanley, stanley_gamma
 from ebmlab.samplers.metropolis import HMC, MALA, RWMH, TemperedMALA

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ebmlab.cli import DataError
+from ebmlab.errors import DataError
 from ebmlab.config import NONNEG, Bound, field
 
 INSTALL_HINT = ("reinstall it from source so it is compiled against the installed numpy: "

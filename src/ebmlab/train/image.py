@@ -48,7 +48,7 @@ from typing import Callable, Literal, Protocol
 import torch
 from torch import Tensor, nn
 
-from ebmlab.cli import Diverged
+from ebmlab.errors import Diverged
 from ebmlab.config import NONNEG, POSITIVE, UNIT, Bound, Tagged, check, field
 from ebmlab.progress import Progress
 from ebmlab.samplers import Sampler, Target

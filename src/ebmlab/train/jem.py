@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebmlab.cli import Diverged
+from ebmlab.errors import Diverged
 from ebmlab.config import NONNEG, POSITIVE, Bound, field
 from ebmlab.data.images import to_float
 from ebmlab.train.image import ImageTrainConfig, ImageTrainer, SamplerSchedule

@@ -18,7 +18,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
-from ebmlab.cli import Diverged
+from ebmlab.errors import Diverged
 from ebmlab.config import NONNEG, POSITIVE, Bound, field
 from ebmlab.progress import Progress
 from ebmlab.samplers import Sampler, Target

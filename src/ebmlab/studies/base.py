@@ -1,0 +1,237 @@
+"""The skeleton every study shares: job slices, the job loader, the command line, report writers.
+
+A study is a package ``ebmlab.studies.<name>`` with the same few modules:
+
+* ``config``: its dataclasses (the whole study, and one config class per job kind);
+* ``jobs``: the :class:`Job` table, which says which slice of the study each job reads. It
+  imports nothing heavier than this module, so Snakemake rule files use it at parse time;
+* ``run``: the jobs themselves (training, evaluation);
+* ``figures`` and ``claims``: the aggregation steps;
+* ``__main__``: ``python -m ebmlab.studies.<name> <command> ...`` through :func:`main_for`.
+
+A job is named, never guessed: a command that runs one job takes ``--job <label>`` and either
+the whole study (``--params params/smoke.yaml --section gmm``, by hand) or the job's slice
+(``--config '<JSON>'``, what a rule passes). The slice is cut by the same :class:`Job` in both
+cases, so a hand run and a Snakemake run of one job see the same configuration.
+
+This module imports no torch and no study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from ebmlab.cli import add_config_args, guarded, raw_config
+from ebmlab.errors import ConfigError
+from ebmlab.io import atomic_write_json, atomic_write_text, read_json
+from ebmlab.report import csv_text
+
+# ---------------------------------------------------------------------------
+# job slices (plain mappings: used by the rule files, which must not import torch)
+
+
+def pick(study: Mapping, keys: Iterable[str]) -> dict:
+    """The study's values for ``keys`` (keys the params file leaves out stay out: defaults apply)."""
+    return {k: study[k] for k in keys if k in study}
+
+
+def without(study: Mapping, keys: Iterable[str]) -> dict:
+    """The study less ``keys`` (e.g. its run tables)."""
+    drop = set(keys)
+    return {k: v for k, v in study.items() if k not in drop}
+
+
+def entry(study: Mapping, table: str, label: str, defaults: Mapping | None = None) -> Any:
+    """``study[table][label]``, or a one-line ConfigError naming the labels there are."""
+    runs = study.get(table, defaults or {})
+    if label not in runs:
+        raise ConfigError(f"unknown job {label!r} in {table} (this study has {', '.join(runs) or 'none'})")
+    return runs[label]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One kind of job: the config class it validates and the slice of the study it reads.
+
+    ``cut(study, label)`` returns the job's slice of a study mapping; ``labels(study)`` the
+    job labels the study defines (``[None]`` for a job that runs once per study).
+    ``config`` is ``"module:Class"``, imported only when a job is loaded.
+    """
+
+    config: str
+    cut: Callable[[Mapping, str | None], dict]
+    labels: Callable[[Mapping], list] = lambda study: [None]
+
+    def config_class(self) -> type:
+        module, name = self.config.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    def slice(self, study: Mapping, label: str | None) -> dict:
+        known = self.labels(study)
+        if label is None and known != [None]:
+            raise ConfigError(f"--job is required: name one of {', '.join(map(str, known))}")
+        return self.cut(study, label)
+
+
+def load_job(args: argparse.Namespace, job: Job, study_class: str | None = None) -> Any:
+    """The validated config of the job named by ``--job``.
+
+    ``--params/--section`` give the whole study: it is validated (``study_class``, with its
+    defaults filled in) and cut by ``job``; ``--config`` gives the job's slice as a rule passes it.
+    """
+    from ebmlab.config import from_dict, to_dict
+    raw = raw_config(args)
+    label = getattr(args, "job", None)
+    if args.params:
+        if study_class is not None:
+            module, name = study_class.split(":")
+            raw = to_dict(from_dict(getattr(importlib.import_module(module), name), raw))
+        raw = job.slice(raw, label)
+    return from_dict(job.config_class(), raw)
+
+
+# ---------------------------------------------------------------------------
+# the command line
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: ``func(args)``, its help, and its arguments.
+
+    ``job``: the command runs one job (adds the configuration arguments and ``--job``);
+    ``args``: extra ``(flags, argparse keywords)`` pairs, e.g. :data:`RUNS`, :data:`OUT`.
+    """
+
+    func: Callable[[argparse.Namespace], None]
+    help: str
+    job: bool = False
+    args: tuple = ()
+
+
+OUT = (("--out",), dict(required=True, help="the job's folder"))
+OUT_DIR = (("--out-dir",), dict(required=True, help="folder the figures go to"))
+RUNS = (("--runs",), dict(nargs="+", required=True, help="evaluated job folders"))
+PROFILE = (("--profile",), dict(required=True, help="profile name written into every row"))
+CSV = (("--csv",), dict(required=True, help="the table (CSV)"))
+METRICS = (("--metrics",), dict(help="DVC metrics JSON"))
+CLAIMS = (("--claims",), dict(help="the claims table (CSV)"))
+TABLE_ARGS = (RUNS, PROFILE, CSV, METRICS)
+
+
+def build_parser(prog: str, description: str, commands: Mapping[str, Command]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name, cmd in commands.items():
+        s = sub.add_parser(name, help=cmd.help)
+        if cmd.job:
+            add_config_args(s)
+            s.add_argument("--job", help="the job's label (required when the study defines several)")
+        for flags, kwargs in cmd.args:
+            s.add_argument(*flags, **kwargs)
+        s.set_defaults(func=cmd.func)
+    return p
+
+
+def main_for(prog: str, description: str, commands: Mapping[str, Command]) -> Callable[[list[str] | None], int]:
+    """A study's ``main(argv)``: parse, dispatch, turn expected failures into one line and a status."""
+
+    @guarded
+    def main(argv: list[str] | None = None) -> int:
+        args = build_parser(prog, description, commands).parse_args(argv)
+        args.func(args)
+        return 0
+
+    return main
+
+
+# ---------------------------------------------------------------------------
+# reading jobs' outputs and writing reports
+
+
+def read_runs(run_dirs: Iterable[str | Path], name: str, hint: str) -> list[dict]:
+    """The JSON file ``name`` of each job folder, in the order given (a missing one: DataError)."""
+    return [read_json(Path(d) / name, hint) for d in run_dirs]
+
+
+def write_table(csv_path: str | Path, rows: list[Mapping], columns: list[str],
+                metrics_path: str | Path | None = None, metrics: Any = None) -> None:
+    """The study's table (CSV) and, when asked, its DVC metrics JSON."""
+    atomic_write_text(csv_path, csv_text(rows, columns))
+    if metrics_path:
+        atomic_write_json(metrics_path, metrics)
+
+
+#: every claims table has these columns: the paper's sentence and where it is, the test run on
+#: the evidence, the evidence itself (values with their spread), the verdict, the profile
+CLAIM_COLUMNS = ["claim", "paper_claim", "source", "test", "evidence", "verdict", "profile"]
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "missing")
+
+
+def write_claims(csv_path: str | Path, claims: list[Mapping], columns: list[str] = CLAIM_COLUMNS) -> None:
+    for c in claims:
+        if c.get("verdict") not in VERDICTS:
+            raise ValueError(f"claim {c.get('claim')}: verdict {c.get('verdict')!r} is not one of {VERDICTS}")
+    atomic_write_text(csv_path, csv_text(claims, columns))
+
+
+# ---------------------------------------------------------------------------
+# the ordering rule
+
+
+def compare(a: tuple[float, float] | None, b: tuple[float, float] | None, direction: str,
+            z: float = 2.0) -> str:
+    """Verdict for the claim 'a < b' (``direction`` 'less') or 'a > b' ('greater').
+
+    ``a`` and ``b`` are (value, spread) pairs, the spread a standard error (over seeds or a
+    bootstrap). The claim is ``reproduced`` only when the gap exceeds ``z`` times the combined
+    spread, ``not reproduced`` when the opposite gap does, else ``inconclusive``; a missing or
+    non-finite value is ``missing``.
+    """
+    if a is None or b is None or not all(map(math.isfinite, (a[0], b[0]))):
+        return "missing"
+    if not (math.isfinite(a[1]) and math.isfinite(b[1])):
+        return "inconclusive"
+    diff = a[0] - b[0] if direction == "greater" else b[0] - a[0]
+    se = math.hypot(a[1], b[1])
+    if diff > z * se:
+        return "reproduced"
+    if diff < -z * se:
+        return "not reproduced"
+    return "inconclusive"
+
+
+def ordering_verdicts(paper: Mapping[str, float], reproduced: Mapping[str, float],
+                      tie_ratio: float = 1.25) -> dict[str, str]:
+    """Per row of a one-metric table: does its order against every other row agree with the paper's?
+
+    Two paper values within a factor ``tie_ratio`` of each other count as a tie (either
+    order agrees, e.g. the thesis's MALA 6.46 vs pSGLD 6.49). A row is ``consistent``
+    when every pairwise order involving it agrees, else ``inconsistent``; rows with a
+    missing or non-finite reproduced value get ``missing``.
+    """
+    out = {}
+    keys = [k for k in paper if k in reproduced]
+    for k in paper:
+        r = reproduced.get(k)
+        if r is None or (isinstance(r, float) and math.isnan(r)):
+            out[k] = "missing"
+            continue
+        ok = True
+        for j in keys:
+            if j == k:
+                continue
+            rj = reproduced[j]
+            if rj is None or (isinstance(rj, float) and math.isnan(rj)):
+                continue
+            pk, pj = paper[k], paper[j]
+            if max(pk, pj) / max(min(pk, pj), 1e-300) <= tie_ratio:
+                continue
+            if (pk > pj) != (r > rj):
+                ok = False
+        out[k] = "consistent" if ok else "inconsistent"
+    return out
