@@ -26,7 +26,7 @@ def test_gmm_bench_smoke(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--set", "engine=turbo"],
      "error: engine: must be one of 'auto', 'autograd', 'closed_form', 'compiled', got 'turbo'"),
-    (["--samplers", "nuts"], "error: unknown run 'nuts' (this study has gd, sgld, mala, psgld)"),
+    (["--samplers", "nuts"], "error: unknown job 'nuts' in samplers (this study has gd, sgld, mala, psgld)"),
 ])
 def test_gmm_bench_bad_input(args, message):
     r = bench("gmm", "--params", "params/smoke.yaml", *args)

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebmlab import gmm
+from ebmlab.studies import base
+from ebmlab.studies.gmm import run as gmm
+from ebmlab.studies.gmm.__main__ import main as gmm_main
+from ebmlab.studies.gmm.config import GMMStudy
+from ebmlab.studies.gmm.jobs import JOBS
 from ebmlab.errors import Diverged
 from ebmlab.config import from_dict
 
@@ -18,7 +22,7 @@ TINY = {"train": {"epochs": 4, "steps": 20, "checkpoint_every": 2, "lr": 0.01},
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ebmlab.gmm", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "ebmlab.studies.gmm", *args], capture_output=True, text=True)
 
 
 def cfg_json(**changes):
@@ -32,16 +36,16 @@ def cfg_json(**changes):
     ('{"train": {"epochz": 3}}', "error: unknown key 'train.epochz' (allowed: epochs, steps, lr, betas, alpha, "
                                 "init_noise, init_noise_is, batch_size, checkpoint_every, max_abs_energy)"),
     ('{"train": {"epochs": "many"}}', "error: train.epochs: expected an integer, got 'many'"),
-    ('{"samplers": {"x": {"name": "mala", "step_size": -0.01}}}',
-     "error: samplers.x.step_size: must be > 0, got -0.01"),
-    ('{"samplers": {"x": {"name": "nuts"}}}',
-     "error: samplers.x.name: unknown sampler 'nuts' (choose from gd, hmc, langevin, mala, psgld, rwmh, sgld, "
+    ('{"label": "x", "sampler": {"name": "mala", "step_size": -0.01}}',
+     "error: sampler.step_size: must be > 0, got -0.01"),
+    ('{"label": "x", "sampler": {"name": "nuts"}}',
+     "error: sampler.name: unknown sampler 'nuts' (choose from gd, hmc, langevin, mala, psgld, rwmh, sgld, "
      "stanley, tempered_mala)"),
     ('{"train": {epochs: }', "error: malformed inline config: expected ',' or '}', but got '<stream end>'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, config, message):
     out = tmp_path / "run"
-    r = run_cli("train", "--config", config, "--run", "x", "--out", str(out))
+    r = run_cli("train", "--config", config, "--job", "x", "--out", str(out))
     assert r.returncode == 2
     assert r.stderr.strip() == message
     assert not out.exists()
@@ -50,21 +54,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, config, message):
 def test_unknown_run_and_malformed_params_file(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text("gmm:\n  train: [1, 2\n")
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--run", "mala", "--out", str(tmp_path / "o"))
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: malformed YAML in {p} line 3")
     assert len(r.stderr.strip().splitlines()) == 1
     p.write_text("gmm: {}\n")
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--run", "nuts", "--out", str(tmp_path / "o"))
-    assert r.stderr.strip() == "error: unknown run 'nuts' (this study has gd, sgld, mala, psgld)"
-    r = run_cli("evaluate", "--params", str(p), "--section", "gmm", "--run", "mala", "--out", str(tmp_path / "o"))
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "nuts", "--out", str(tmp_path / "o"))
+    assert r.stderr.strip() == "error: unknown job 'nuts' in samplers (this study has gd, sgld, mala, psgld)"
+    r = run_cli("evaluate", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == f"error: missing input {tmp_path / 'o' / 'model.pt'}: run 'train' first"
 
 
 def test_train_evaluate_table_end_to_end(tmp_path):
     out = tmp_path / "mala"
-    cfg = cfg_json()
-    assert run_cli("train", "--config", cfg, "--run", "mala", "--out", str(out)).returncode == 0
-    assert run_cli("evaluate", "--config", cfg, "--run", "mala", "--out", str(out)).returncode == 0
+    cfg = cfg_json(label="mala", sampler={"name": "mala", "step_size": 0.01})
+    assert run_cli("train", "--config", cfg, "--job", "mala", "--out", str(out)).returncode == 0
+    assert run_cli("evaluate", "--config", cfg, "--job", "mala", "--out", str(out)).returncode == 0
     m = json.loads((out / "rhat.json").read_text())
     assert m["rhat"] >= 1.0 and m["chains"] == 10 and m["draws_per_chain"] == 20
     csv, met = tmp_path / "t.csv", tmp_path / "m.json"
@@ -93,7 +97,7 @@ def _train(run, tmp_path, interrupt_at=None):
 
 
 def test_kill_and_resume_reaches_the_same_state(tmp_path):
-    run = from_dict(gmm.GMMStudy, json.loads(cfg_json())).run("mala")
+    run = base.job_of(from_dict(GMMStudy, json.loads(cfg_json())), JOBS["train"], "mala")
     ref, _ = _train(run, tmp_path / "a")
     with pytest.raises(KeyboardInterrupt):
         _train(run, tmp_path / "b", interrupt_at=2)  # killed after the epoch-2 checkpoint
@@ -119,7 +123,7 @@ class PoisonedSampler:
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     from ebmlab import samplers
-    run = from_dict(gmm.GMMStudy, json.loads(cfg_json())).run("sgld")
+    run = base.job_of(from_dict(GMMStudy, json.loads(cfg_json())), JOBS["train"], "sgld")
     store = gmm.CheckpointStore(tmp_path / "ckpt", gmm.config_hash(gmm.to_dict(run)))
     sampler = PoisonedSampler(samplers.build(run.sampler), bad_run=4)  # epochs 0-2 fine, epoch 3 NaN
     with pytest.raises(Diverged) as e:
@@ -141,9 +145,9 @@ def test_smoke_study_is_reproducible_to_the_last_bit(tmp_path):
             for label in ("mala", "sgld"):
                 out = tmp_path / copy / label
                 for cmd in ("train", "evaluate"):
-                    argv = [cmd, "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--run", label,
+                    argv = [cmd, "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--job", label,
                             "--out", str(out), *shrink]
-                    assert gmm.main(argv) == 0
+                    assert gmm_main(argv) == 0
                 results[copy, label] = json.loads((out / "rhat.json").read_text())
     finally:
         torch.set_num_threads(threads)
@@ -161,5 +165,5 @@ def test_smoke_study_is_reproducible_to_the_last_bit(tmp_path):
 @pytest.mark.parametrize("profile", ["smoke", "paper"])
 def test_profiles_use_fp32_products(profile):
     from ebmlab.config import load_yaml
-    study = from_dict(gmm.GMMStudy, load_yaml(ROOT / f"params/{profile}.yaml")["gmm"])
-    assert all(study.run(label).matmul_dtype == "float32" for label in study.samplers)
+    study = from_dict(GMMStudy, load_yaml(ROOT / f"params/{profile}.yaml")["gmm"])
+    assert all(base.job_of(study, JOBS["train"], label).matmul_dtype == "float32" for label in study.samplers)

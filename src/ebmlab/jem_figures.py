@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ebmlab.cli import require_file
-from ebmlab.plots import plt  # Agg backend, set there
+from ebmlab.plotting import plt  # Agg backend, set there
 from ebmlab.table4_1_figures import Run as _RunFolder
 from ebmlab.table4_1_figures import _missing, _save
 

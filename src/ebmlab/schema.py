@@ -30,13 +30,13 @@ class JobResources:
 
 def study_sections() -> dict[str, type]:
     """Section name -> config dataclass of every study the workflow knows."""
-    from ebmlab.gmm import GMMStudy
-    from ebmlab.jem import JEMStudy
-    from ebmlab.table4_1 import Table41Study
-    from ebmlab.cd_vs_nll import CDvsNLLStudy
-    from ebmlab.stanley import StanleyStudy
-    return {"gmm": GMMStudy, "table4_1": Table41Study, "jem": JEMStudy, "jem_mnist": JEMStudy,
-            "cd_vs_nll": CDvsNLLStudy, "stanley": StanleyStudy}
+    import importlib
+    from ebmlab.studies import SECTIONS
+    out = {}
+    for section, where in SECTIONS.items():
+        module, name = where.split(":")
+        out[section] = getattr(importlib.import_module(module), name)
+    return out
 
 
 def params_schema() -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ebmlab.io import atomic_savefig
-from ebmlab.plots import plt  # Agg backend, set there
+from ebmlab.plotting import plt  # Agg backend, set there
 
 COLORS = {"STANLEY": "tab:red", "Langevin": "tab:blue", "MH": "tab:green", "HMC": "tab:purple",
           "GD (no noise)": "tab:gray", "stanley": "tab:red", "langevin": "tab:blue"}

@@ -18,7 +18,7 @@ import csv
 import json
 from pathlib import Path
 
-from ebmlab.plots import plt  # Agg backend, set there
+from ebmlab.plotting import plt  # Agg backend, set there
 from ebmlab.io import atomic_savefig
 
 # the thesis's colours (Fig 4.6): green SGLD, pink pSGLD, blue tempered MALA, red MALA

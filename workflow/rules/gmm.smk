@@ -2,9 +2,8 @@
 # GD, SGLD, MALA and pSGLD; R-hat of ten chains per sampler (Figs 4.1-4.5).
 
 if "gmm" in config:
-    GMM = config["gmm"]
-    GMM_RUNS = list(GMM["samplers"])
-    GMM_RES = study_resources("gmm")
+    GMM_RUNS = list(config["gmm"]["samplers"])
+    GMM_THREADS = config["gmm"].get("threads", 1)
 
     wildcard_constraints:
         gmm_run="|".join(GMM_RUNS),
@@ -15,18 +14,18 @@ if "gmm" in config:
             history=f"{RESULTS}/gmm/{{gmm_run}}/history.csv",
             record=f"{RESULTS}/gmm/{{gmm_run}}/train.run.yaml",
         params:
-            cfg=lambda wildcards: run_slice(GMM, "samplers", "sampler", wildcards.gmm_run),
+            cfg=lambda wildcards: job_config("gmm", "gmm", "train", wildcards.gmm_run),
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
-            f"{LOGS}/gmm/{{gmm_run}}/train.log",
-        threads: GMM["threads"]
+            log_of("gmm", "{gmm_run}/train"),
+        threads: GMM_THREADS
         resources:
-            mem_mb=GMM_RES["mem_mb"],
-            runtime=GMM_RES["runtime"],
+            **job_resources("gmm", gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.gmm train --config {params.cfg:q} --out {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.gmm train --config {params.cfg:q} --job {wildcards.gmm_run} "
+            "--out {params.out} > {log} 2>&1"
 
     rule gmm_evaluate:
         input:
@@ -35,18 +34,18 @@ if "gmm" in config:
             metrics=f"{RESULTS}/gmm/{{gmm_run}}/rhat.json",
             samples=f"{RESULTS}/gmm/{{gmm_run}}/samples.npz",
         params:
-            cfg=lambda wildcards: run_slice(GMM, "samplers", "sampler", wildcards.gmm_run),
+            cfg=lambda wildcards: job_config("gmm", "gmm", "evaluate", wildcards.gmm_run),
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
-            f"{LOGS}/gmm/{{gmm_run}}/evaluate.log",
-        threads: GMM["threads"]
+            log_of("gmm", "{gmm_run}/evaluate"),
+        threads: GMM_THREADS
         resources:
-            mem_mb=GMM_RES["mem_mb"],
-            runtime=GMM_RES["runtime"],
+            **job_resources("gmm", gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.gmm evaluate --config {params.cfg:q} --out {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.gmm evaluate --config {params.cfg:q} --job {wildcards.gmm_run} "
+            "--out {params.out} > {log} 2>&1"
 
     rule gmm_table:
         input:
@@ -56,30 +55,31 @@ if "gmm" in config:
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
-            profile=PROFILE,
         log:
-            f"{LOGS}/gmm/table.log",
+            log_of("gmm", "table"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.gmm table --runs {params.runs} --profile {params.profile} "
+            "python -m ebmlab.studies.gmm table --runs {params.runs} --profile {PROFILE} "
             "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
     rule gmm_figures:
         input:
             expand(f"{RESULTS}/gmm/{{gmm_run}}/samples.npz", gmm_run=GMM_RUNS),
         output:
-            data=f"{FIGURES}/gmm_data.png",
-            runs=expand(f"{FIGURES}/gmm_{{gmm_run}}.png", gmm_run=GMM_RUNS),
+            data=f"{FIGURES}/gmm/gmm_data.png",
+            runs=expand(f"{FIGURES}/gmm/gmm_{{gmm_run}}.png", gmm_run=GMM_RUNS),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
-            out=lambda wildcards, output: str(Path(output.data).parent),
+            out=f"{FIGURES}/gmm",
         log:
-            f"{LOGS}/gmm/figures.log",
+            log_of("gmm", "figures"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.gmm figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.gmm figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
 
     ALL_TARGETS += [
         rules.gmm_table.output.csv,

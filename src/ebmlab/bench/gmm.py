@@ -21,7 +21,13 @@ import time
 
 import torch
 
-from ebmlab import gmm, samplers
+from ebmlab import samplers
+from ebmlab.cli import raw_config
+from ebmlab.config import from_dict
+from ebmlab.studies.base import job_of
+from ebmlab.studies.gmm import run as gmm
+from ebmlab.studies.gmm.config import GMMStudy
+from ebmlab.studies.gmm.jobs import JOBS
 from ebmlab.bench.common import Report, cpu_model, load_note
 from ebmlab.engine import CompiledChain, MLPTarget
 from ebmlab.samplers import Target
@@ -78,10 +84,10 @@ def schedule(durations: list[float], workers: int) -> float:
 
 
 def main(args, out: Report) -> bool:
-    study = gmm.load_study(args)
+    study = from_dict(GMMStudy, raw_config(args))
     labels = args.samplers or list(study.samplers)
     for label in labels:
-        study.run(label)  # unknown labels stop here, before any output
+        job_of(study, JOBS["train"], label)  # unknown labels stop here, before any output
     torch.set_num_threads(study.threads)
     out(f"GMM sampling benchmark ({args.params or 'defaults'}, section {args.section})")
     out(f"CPU: {cpu_model()}; torch {torch.__version__}; {study.threads} thread(s) per job")
@@ -91,7 +97,7 @@ def main(args, out: Report) -> bool:
     rows, checks, per_job, naive_job = [], [], [], []
     all_ok = True
     for label in labels:
-        run = study.run(label)
+        run = job_of(study, JOBS["train"], label)
         engine_name = gmm.engine_of(run) if run.engine != "auto" else "compiled"
         data = gmm._data(run)
         model = gmm._model(run).requires_grad_(False)

@@ -6,11 +6,11 @@ imported lazily so that listing the studies imports no torch). No study imports 
 
 SECTIONS = {
     "gmm": "ebmlab.studies.gmm.config:GMMStudy",
-    "table4_1": "ebmlab.studies.table4_1.config:Table41Study",
-    "jem": "ebmlab.studies.jem.config:JEMStudy",
-    "jem_mnist": "ebmlab.studies.jem.config:JEMStudy",
-    "cd_vs_nll": "ebmlab.studies.cd_vs_nll.config:CDvsNLLStudy",
-    "stanley": "ebmlab.studies.stanley.config:StanleyStudy",
+    "table4_1": "ebmlab.table4_1:Table41Study",
+    "jem": "ebmlab.jem:JEMStudy",
+    "jem_mnist": "ebmlab.jem:JEMStudy",
+    "cd_vs_nll": "ebmlab.cd_vs_nll:CDvsNLLStudy",
+    "stanley": "ebmlab.stanley:StanleyStudy",
 }
 
 #: every study package (nijkamp has no params section: it reads other studies' histories)

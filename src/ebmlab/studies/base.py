@@ -92,7 +92,17 @@ def load_job(args: argparse.Namespace, job: Job, study_class: str | None = None)
             module, name = study_class.split(":")
             raw = to_dict(from_dict(getattr(importlib.import_module(module), name), raw))
         raw = job.slice(raw, label)
-    return from_dict(job.config_class(), raw)
+    cfg = from_dict(job.config_class(), raw)
+    own = getattr(cfg, "label", None)
+    if label is not None and own is not None and own != label:
+        raise ConfigError(f"--job {label!r} does not match the configuration's label {own!r}")
+    return cfg
+
+
+def job_of(study: Any, job: Job, label: str | None = None) -> Any:
+    """Job ``label``'s validated config, cut from a validated whole-study object (tests, notebooks)."""
+    from ebmlab.config import from_dict, to_dict
+    return from_dict(job.config_class(), job.slice(to_dict(study), label))
 
 
 # ---------------------------------------------------------------------------

@@ -1,22 +1,18 @@
-"""Figures written into reports/ (PNG, headless)."""
+"""Thesis Figs 4.1-4.5 from evaluated GMM runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Mapping
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ebmlab.io import atomic_savefig  # noqa: E402
-
-ENERGY_CMAP = "coolwarm"  # thesis Figs 4.2-4.5: red = high energy, blue = low
+from ebmlab.io import read_json, require_file
+from ebmlab.papers import GMM_LABELS
+from ebmlab.plotting import ENERGY_CMAP, plt, save
 
 
-def gmm_data_figure(data: np.ndarray, starts: np.ndarray, path: str | Path) -> None:
+def data_figure(data: np.ndarray, starts: np.ndarray, path: str | Path) -> None:
     """Thesis Fig 4.1: training points (grey) and chain start points (green)."""
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(starts[:, 0], starts[:, 1], s=4, c="tab:green", alpha=0.5, label="start points x0")
@@ -24,8 +20,7 @@ def gmm_data_figure(data: np.ndarray, starts: np.ndarray, path: str | Path) -> N
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title("4-Gaussian mixture: data and chain starts (Fig 4.1)")
-    atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path)
 
 
 def _energy_background(ax, grid: np.ndarray, energy_map: np.ndarray, alpha: float = 1.0):
@@ -38,7 +33,7 @@ def _energy_background(ax, grid: np.ndarray, energy_map: np.ndarray, alpha: floa
     return cs
 
 
-def gmm_run_figure(s: Mapping[str, np.ndarray], metrics: Mapping, path: str | Path, title: str) -> None:
+def run_figure(s: Mapping[str, np.ndarray], metrics: Mapping, path: str | Path, title: str) -> None:
     """Thesis Figs 4.2-4.5: energy map with samples, and traces from start (star) to end (triangle)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 5))
     cs = _energy_background(a, s["grid"], s["energy_map"])
@@ -46,12 +41,21 @@ def gmm_run_figure(s: Mapping[str, np.ndarray], metrics: Mapping, path: str | Pa
     a.scatter(s["finals"][:, 0], s["finals"][:, 1], s=3, c="k", alpha=0.6)
     a.set_title(f"{title}: energy and samples")
     _energy_background(b, s["grid"], s["energy_map"], alpha=0.35)
-    traces = s["traces"]
-    for i, tr in enumerate(traces):
+    for i, tr in enumerate(s["traces"]):
         color = plt.cm.tab10(i % 10)
         b.plot(tr[:, 0], tr[:, 1], lw=0.6, color=color)
         b.scatter(tr[0, 0], tr[0, 1], marker="*", s=90, color=color, edgecolors="k", linewidths=0.5)
         b.scatter(tr[-1, 0], tr[-1, 1], marker="^", s=50, color=color, edgecolors="k", linewidths=0.5)
     b.set_title(f"{title}: traces, R-hat = {metrics['rhat']:.4g}")
-    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path)
+
+
+def write_figures(run_dirs: list[str], out_dir: str | Path) -> None:
+    """gmm_data.png (from the first run) and gmm_<label>.png for each run."""
+    out = Path(out_dir)
+    first = np.load(require_file(Path(run_dirs[0]) / "samples.npz", "run 'evaluate' first"))
+    data_figure(first["data"], first["starts_all"], out / "gmm_data.png")
+    for d in run_dirs:
+        s = np.load(require_file(Path(d) / "samples.npz", "run 'evaluate' first"))
+        m = read_json(Path(d) / "rhat.json", "run 'evaluate' first")
+        run_figure(s, m, out / f"gmm_{m['label']}.png", title=GMM_LABELS.get(m["label"], m["label"]))

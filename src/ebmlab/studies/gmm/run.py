@@ -1,0 +1,138 @@
+"""The GMM study's jobs: train one energy per sampler, then measure R-hat of its chains."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ebmlab import samplers
+from ebmlab.config import to_dict
+from ebmlab.data.toy import gaussian_mixture
+from ebmlab.diagnostics import rhat, split_rhat
+from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.models import MLPEnergy
+from ebmlab.records import write_record
+from ebmlab.report import csv_text
+from ebmlab.studies.gmm.config import GMMRun
+from ebmlab.train.checkpoint import CheckpointStore, config_hash
+from ebmlab.train.toy import start_points, train_toy_cd
+
+
+def _data(run: GMMRun) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(run.seed)
+    x, _ = gaussian_mixture(run.data.n_train, run.data.centers, run.data.std, gen)
+    return x
+
+
+def engine_of(run: GMMRun) -> str:
+    if run.engine != "auto":
+        return run.engine
+    return "compiled" if run.train.epochs * run.train.steps >= 200_000 else "closed_form"
+
+
+def make_target(run: GMMRun):
+    """The energy evaluator the samplers use for this run (None: autograd through the model).
+
+    Returns a factory called with the current weights each epoch; a compiled engine
+    keeps one :class:`ebmlab.engine.CompiledChain` across epochs (one compilation).
+    """
+    engine = engine_of(run)
+    if engine == "autograd":
+        return None
+    from ebmlab.engine import CompiledChain, MLPTarget
+    from ebmlab.engine.alloc import tune_allocator
+    tune_allocator()   # speed only: freed (chains x width) temporaries stay in the heap
+    chain = CompiledChain(chunk=run.chunk) if engine == "compiled" else None
+    exact = samplers.build(run.sampler).metropolis
+    return lambda model: MLPTarget(model, run.matmul_dtype, exact_energy=exact, chain=chain)
+
+
+def _model(run: GMMRun) -> MLPEnergy:
+    torch.manual_seed(run.seed)  # same initial weights for every sampler
+    return MLPEnergy(run.model)
+
+
+def train(run: GMMRun, out: Path) -> None:
+    """Train one energy with one sampler (thesis Algorithm 1); resumes from out/ckpt."""
+    torch.set_num_threads(run.threads)
+    sampler = samplers.build(run.sampler)
+    data = _data(run)
+    model = _model(run)
+    resolved = to_dict(run)
+    store = CheckpointStore(out / "ckpt", config_hash(resolved))
+    gen = torch.Generator().manual_seed(run.seed + 1)
+    result = train_toy_cd(model, data, sampler, run.train, gen, store=store, progress=None,
+                          make_target=make_target(run))
+    hist = result["history"]
+    cols = list(hist[0].keys())
+    atomic_write_text(out / "history.csv", csv_text(hist, cols))
+    atomic_torch_save({"model": model.state_dict(), "config": resolved}, out / "model.pt")
+    write_record(out / "train.run.yaml", command="ebmlab.studies.gmm train", config=resolved, seed=run.seed,
+                 extra={"wall_seconds": result["wall_seconds"], "resumed_from_epoch": result["resumed_from"]})
+
+
+def _rhat_chains(run: GMMRun, target, data: torch.Tensor, gen: torch.Generator):
+    n_steps = run.rhat.steps or run.train.steps
+    burn = int(round(run.rhat.burn_in * n_steps))
+    idx = torch.randint(data.shape[0], (run.rhat.chains,), generator=gen)
+    starts = start_points(data[idx], run.train.init_std, gen)
+    sampler = samplers.build(run.sampler)
+    res = sampler.run(target, starts, n_steps, generator=gen, keep_trace=True)
+    full = torch.cat([starts[None], res.trace])  # (n_steps + 1, chains, 2)
+    kept = full[1 + burn::run.rhat.thin].permute(1, 0, 2).numpy()  # (chains, draws, 2)
+    return starts, full.permute(1, 0, 2).numpy(), kept, res
+
+
+def evaluate(run: GMMRun, out: Path) -> None:
+    """R-hat, samples and energy map of a trained run."""
+    torch.set_num_threads(run.threads)
+    ckpt = torch.load(require_file(out / "model.pt", "run 'train' first"), map_location="cpu", weights_only=False)
+    model = _model(run)
+    model.load_state_dict(ckpt["model"])
+    model.requires_grad_(False)
+    factory = make_target(run)
+    target = factory(model) if factory else model
+    data = _data(run)
+    gen = torch.Generator().manual_seed(run.seed + 2)
+    t0 = time.perf_counter()
+    # the scatter of Figs 4.2-4.5: every training point's chain, as in the last training epoch
+    starts_all = start_points(data, run.train.init_std, gen)
+    sampler = samplers.build(run.sampler)
+    finals = sampler.run(target, starts_all, run.train.steps, generator=gen).x
+    starts, traces, kept, res = _rhat_chains(run, target, data, gen)
+    per_coord = rhat(kept)
+    per_coord_split = split_rhat(kept)
+    fig = run.figures
+    grid = np.linspace(-fig.extent, fig.extent, fig.resolution, dtype=np.float32)
+    gx, gy = np.meshgrid(grid, grid)
+    with torch.no_grad():
+        energy_map = model(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))).reshape(gx.shape).numpy()
+    stride = max(1, traces.shape[1] // fig.trace_points)
+    train_rec = (out / "train.run.yaml")
+    wall_train = None
+    if train_rec.exists():
+        import yaml
+        wall_train = yaml.safe_load(train_rec.read_text()).get("wall_seconds")
+    metrics = {
+        "label": run.label,
+        "sampler": run.sampler.name,
+        "rhat": float(np.max(per_coord)),
+        "rhat_per_coordinate": [float(v) for v in per_coord],
+        "split_rhat": float(np.max(per_coord_split)),
+        "chains": run.rhat.chains,
+        "draws_per_chain": int(kept.shape[1]),
+        "train_wall_seconds": wall_train,
+        "eval_wall_seconds": time.perf_counter() - t0,
+        "accept_rate": float(res.diagnostics["accept_rate"].mean()) if "accept_rate" in res.diagnostics else None,
+        "epochs": run.train.epochs,
+        "steps": run.train.steps,
+        "seed": run.seed,
+    }
+    np.savez_compressed(out / ".samples.tmp.npz", data=data.numpy(), starts_all=starts_all.numpy(),
+                        finals=finals.numpy(), traces=traces[:, ::stride], grid=grid, energy_map=energy_map)
+    (out / ".samples.tmp.npz").replace(out / "samples.npz")
+    atomic_write_json(out / "rhat.json", metrics)
+    write_record(out / "evaluate.run.yaml", command="ebmlab.studies.gmm evaluate", config=to_dict(run), seed=run.seed)
