@@ -168,6 +168,42 @@ def read_runs(run_dirs: Iterable[str | Path], name: str, hint: str) -> list[dict
     return [read_json(Path(d) / name, hint) for d in run_dirs]
 
 
+def _number(v: str):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """A job's history.csv as rows of numbers (non-numeric cells stay strings)."""
+    import csv
+    with open(path, newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+class RunFolder:
+    """An image-training job's folder for the figure steps: metrics.json, history.csv, chains.json.
+
+    A missing file is a one-line DataError saying which step to run (``hint``).
+    """
+
+    def __init__(self, folder: str | Path, hint: str = "run the training step first"):
+        from ebmlab.io import require_file
+        folder = Path(folder)
+        self.folder = folder
+        self.metrics = read_json(folder / "metrics.json", hint)
+        self.history = read_history(require_file(folder / "history.csv", hint))
+        chains = folder / "chains.json"
+        self.chains = read_json(chains, hint) if chains.exists() else None
+        self.label = self.metrics.get("run", self.metrics.get("label"))
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """(iterations, values) of history column ``key`` where it was recorded."""
+        pts = [(r["iteration"], r[key]) for r in self.history if isinstance(r.get(key), float)]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+
 def write_table(csv_path: str | Path, rows: list[Mapping], columns: list[str],
                 metrics_path: str | Path | None = None, metrics: Any = None) -> None:
     """The study's table (CSV) and, when asked, its DVC metrics JSON."""
