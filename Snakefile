@@ -5,8 +5,9 @@
 #   snakemake --cores 2 --config profile=fast                   # the evidence, 2 CPU cores -> reports/fast/
 #
 # The profile switch picks params/<profile>.yaml; common.smk validates it against
-# workflow/schemas/params.schema.yaml and sets the output folders. Each study's rules
-# live in workflow/rules/<study>.smk and add their final targets to ALL_TARGETS.
+# workflow/schemas/params.schema.yaml, sets the output folders and holds the rule defaults
+# (job_config, job_resources, log_of). Each study's rules live in workflow/rules/<study>.smk
+# and add their final targets to ALL_TARGETS.
 
 
 include: "workflow/rules/common.smk"
@@ -22,3 +23,4 @@ rule all:
     input:
         ALL_TARGETS,
     default_target: True
+    localrule: True
