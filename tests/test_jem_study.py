@@ -10,9 +10,10 @@ import pytest
 import torch
 import yaml
 
-from ebmlab import jem
-from ebmlab.jem_figures import FIGURES
 from ebmlab.metrics.fid import INCEPTION_FILE
+from ebmlab.studies.jem import claims as jem_claims
+from ebmlab.studies.jem.__main__ import main as jem_main
+from ebmlab.studies.jem.jobs import FIGURES, JOBS
 
 torch.set_num_threads(1)
 
@@ -50,7 +51,7 @@ def write_params(tmp_path, **changes):
 def train(tmp_path, run, params=None, extra=()):
     params = params or write_params(tmp_path)
     out = tmp_path / "runs" / run
-    code = jem.main(["train", "--params", str(params), "--section", "jem", "--run", run, "--out", str(out),
+    code = jem_main(["train", "--params", str(params), "--section", "jem", "--job", run, "--out", str(out),
                      "--ref-dir", str(tmp_path / "ref"), *extra])
     return code, out
 
@@ -80,15 +81,15 @@ def test_bad_input_is_one_line_before_any_output(tmp_path, capsys, change, messa
 
 def test_unknown_run_and_missing_run_are_one_line(tmp_path, capsys):
     assert train(tmp_path, "langevin")[0] == 2
-    assert "unknown run 'langevin' (this study has sgld, psgld_small, mala)" in capsys.readouterr().err
+    assert "unknown job 'langevin' in samplers (this study has sgld, psgld_small, mala)" in capsys.readouterr().err
     params = write_params(tmp_path)
-    code = jem.main(["train", "--params", str(params), "--section", "jem", "--out", str(tmp_path / "x"),
+    code = jem_main(["train", "--params", str(params), "--section", "jem", "--out", str(tmp_path / "x"),
                      "--ref-dir", str(tmp_path / "ref")])
-    assert code == 2 and "--run is required" in capsys.readouterr().err
+    assert code == 2 and "--job is required: name one of sgld, psgld_small, mala" in capsys.readouterr().err
 
 
 def test_bench_rejects_a_bad_size(tmp_path, capsys):
-    code = jem.main(["bench", "--params", str(write_params(tmp_path)), "--section", "jem", "--models", "28by10",
+    code = jem_main(["bench", "--params", str(write_params(tmp_path)), "--section", "jem", "--models", "28by10",
                      "--csv", str(tmp_path / "b.csv")])
     assert code == 2 and "--models: expected DEPTHxWIDTH such as 28x10, got '28by10'" in capsys.readouterr().err
     assert not (tmp_path / "b.csv").exists()
@@ -161,7 +162,7 @@ def test_table_figures_and_claims_from_real_runs(tmp_path):
         assert code == 0
         dirs.append(str(out))
     csv_path, metrics_path = tmp_path / "t.csv", tmp_path / "t.json"
-    assert jem.main(["table", "--runs", *dirs, "--profile", "smoke", "--csv", str(csv_path),
+    assert jem_main(["table", "--runs", *dirs, "--profile", "smoke", "--csv", str(csv_path),
                      "--metrics", str(metrics_path)]) == 0
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -172,7 +173,7 @@ def test_table_figures_and_claims_from_real_runs(tmp_path):
     assert rows[0]["accuracy_paper"] == "0.89" and rows[2]["fid_paper"] == "56.4"
     claims = json.loads(metrics_path.read_text())["claims"]
     assert set(claims["accuracy_gap_vs_sgld"]) == {"mala"}
-    assert jem.main(["figures", "--runs", *dirs, "--out-dir", str(tmp_path / "fig"), "--prefix", "jem_x"]) == 0
+    assert jem_main(["figures", "--runs", *dirs, "--out-dir", str(tmp_path / "fig"), "--prefix", "jem_x"]) == 0
     for name in FIGURES:
         assert (tmp_path / "fig" / f"jem_x_{name}.png").stat().st_size > 1000
 
@@ -191,15 +192,15 @@ def test_scores_go_to_their_own_columns_standin_and_classifier(tmp_path):
     assert m["extractors"]["inception_standin"].startswith("inception_standin:")
     clf = tmp_path / "clf.pt"
     digits = write_params(tmp_path, **{"fid": {"metrics": ["classifier"], "n_samples": 40}})
-    assert jem.main(["classifier", "--params", str(digits), "--section", "jem", "--out", str(clf)]) == 0
-    assert jem.main(["reference", "--params", str(digits), "--section", "jem", "--ref-dir", str(tmp_path / "r2"),
+    assert jem_main(["classifier", "--params", str(digits), "--section", "jem", "--out", str(clf)]) == 0
+    assert jem_main(["reference", "--params", str(digits), "--section", "jem", "--ref-dir", str(tmp_path / "r2"),
                      "--classifier", str(clf)]) == 0
     out2 = tmp_path / "runs" / "mala"
-    assert jem.main(["train", "--params", str(digits), "--section", "jem", "--run", "mala", "--out", str(out2),
+    assert jem_main(["train", "--params", str(digits), "--section", "jem", "--job", "mala", "--out", str(out2),
                      "--ref-dir", str(tmp_path / "r2"), "--classifier", str(clf)]) == 0
     assert json.loads((out2 / "metrics.json").read_text())["scores"]["classifier"] > 0
     csv_path = tmp_path / "t.csv"
-    assert jem.main(["table", "--runs", str(out), str(out2), "--profile", "smoke", "--csv", str(csv_path)]) == 0
+    assert jem_main(["table", "--runs", str(out), str(out2), "--profile", "smoke", "--csv", str(csv_path)]) == 0
     with open(csv_path, newline="") as f:
         rows = {r["run"]: r for r in csv.DictReader(f)}
     assert float(rows["sgld"]["inception_standin_fid"]) >= 0 and rows["sgld"]["fid_reproduced"] == ""
@@ -234,7 +235,7 @@ def test_verdicts_follow_the_thesis_claims_on_cifar10():
           metrics("psgld", "psgld", 0.875, lam=1.0, fid=60.0),
           metrics("psgld_small", "psgld", 0.5, lam=0.01, acc1=0.36, status="diverged", div_epoch=3.5),
           metrics("mala", "mala", 0.89, fid=90.0)]
-    rows = {r["run"]: r for r in jem.table_rows(ms, "paper")}
+    rows = {r["run"]: r for r in jem_claims.table_rows(ms, "paper")}
     assert rows["sgld"]["accuracy_reproduced"] == 0.905 and rows["sgld"]["fid_reproduced"] == 55.0
     assert rows["sgld"]["verdict"].startswith("consistent with the thesis's values")
     # 0.875 is 0.015 below the thesis's 0.89 (tolerance 0.03) but 0.03 below SGLD (the claim allows 0.02)
@@ -251,22 +252,62 @@ def test_substitute_runs_fill_only_substitute_columns_and_claims():
           metrics("psgld", "psgld", 0.975, lam=1.0, real=False, fid=13.0),
           metrics("psgld_small", "psgld", 0.97, lam=0.01, real=False, acc1=0.8, fid=30.0),
           metrics("mala", "mala", 0.99, real=False, fid=11.0)]
-    rows = {r["run"]: r for r in jem.table_rows(ms, "fast")}
+    rows = {r["run"]: r for r in jem_claims.table_rows(ms, "fast")}
     for r in rows.values():
         assert r["accuracy_reproduced"] == "" and r["fid_reproduced"] == "" and r["verdict"].startswith("not comp")
     assert rows["mala"]["classifier_frechet_substitute"] == 11.0 and rows["mala"]["accuracy_substitute"] == 0.99
     assert rows["psgld_small"]["verdict_substitute"] == (
         "inconsistent (first-epoch accuracy above SGLD: no; diverged: no) [substitute data]")
-    c = jem.claims(ms)
+    c = jem_claims.claims(ms)
     assert c["samplers_barely_differ"] is True and c["accuracy_gap_vs_sgld"]["mala"] == pytest.approx(0.01)
     assert c["small_lambda_faster_first_epoch"] is False and c["small_lambda_diverged"] is False
+
+
+# -- job slices ---------------------------------------------------------------------------
+
+def test_jobs_module_imports_no_torch():
+    import subprocess
+    import sys
+    code = "import ebmlab.studies.jem.jobs, sys; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+
+
+def test_each_job_reads_only_its_slice():
+    study = json.loads(json.dumps(TINY))
+    clf, ref = JOBS["classifier"].slice(study, None), JOBS["reference"].slice(study, None)
+    assert set(clf) == {"seed", "threads", "device", "data"}
+    assert set(ref) == {"threads", "device", "data", "fid"} and ref["fid"] == {"metrics": []}
+    run = JOBS["train"].slice(study, "mala")
+    assert "samplers" not in run and run["label"] == "mala" and run["sampler"] == TINY["samplers"]["mala"]
+    assert set(JOBS["bench"].slice(study, None)) == {"seed", "threads", "device", "train", "samplers"}
+    # a sampler, the model, the recipe or the number of scored samples change: classifier and references stay
+    study.update(samplers={"sgld": {"name": "mala"}}, model={"name": "wrn", "depth": 16}, train={"steps": 9})
+    study["fid"] = {"metrics": [], "n_samples": 7, "batch_size": 3}
+    assert JOBS["classifier"].slice(study, None) == clf and JOBS["reference"].slice(study, None) == ref
+
+
+def test_a_rule_slice_and_the_whole_study_give_the_same_job(tmp_path, capsys):
+    from ebmlab.config import from_dict, to_dict
+    from ebmlab.studies import base
+    from ebmlab.studies.jem.config import JEMRun, JEMStudy
+    study = json.loads(json.dumps(TINY))
+    whole = base.job_of(from_dict(JEMStudy, study), JOBS["train"], "mala")
+    assert to_dict(from_dict(JEMRun, JOBS["train"].slice(study, "mala"))) == to_dict(whole)
+    # what the rule runs: the reference job from its slice alone
+    ref = json.dumps(JOBS["reference"].slice(study, None))
+    assert jem_main(["reference", "--config", ref, "--ref-dir", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "jem.json").read_text())["data"].startswith("digits8")
+    cfg = json.dumps(JOBS["train"].slice(study, "mala"))
+    code = jem_main(["train", "--config", cfg, "--job", "sgld", "--out", str(tmp_path / "x"),
+                     "--ref-dir", str(tmp_path / "r")])
+    assert code == 2 and "--job 'sgld' does not match the configuration's label 'mala'" in capsys.readouterr().err
 
 
 # -- time per epoch -----------------------------------------------------------------------
 
 def test_bench_extrapolates_seconds_per_iteration_to_a_50000_image_epoch(tmp_path):
     csv_path = tmp_path / "bench.csv"
-    assert jem.main(["bench", "--params", str(write_params(tmp_path)), "--section", "jem", "--models", "10x1",
+    assert jem_main(["bench", "--params", str(write_params(tmp_path)), "--section", "jem", "--models", "10x1",
                      "--iterations", "1", "--warmup", "1", "--csv", str(csv_path)]) == 0
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -304,3 +345,6 @@ def test_bad_jem_params_stop_the_dag_and_profiles_plan_the_jem_jobs(tmp_path):
     r = _dry_run("--forceall", "reports/fast/table4_2_mnist.csv", "--config", "profile=fast")
     assert r.returncode == 0, r.stderr
     assert "results/fast/jem_mnist/psgld_small/metrics.json" in r.stdout
+    r = _dry_run("--forceall", "jem_mnist", "--config", "profile=fast")   # figures: one folder for the study
+    assert r.returncode == 0, r.stderr
+    assert "reports/fast/figures/jem/jem_mnist_samples.png" in r.stdout

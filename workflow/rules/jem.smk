@@ -1,7 +1,7 @@
 # Thesis section 4.2.2: JEM (WRN classifier-energy) trained with SGLD, pSGLD (lambda = 1 and a
 # small lambda) and MALA; Table 4.2 (accuracy, FID) and Figs 4.12-4.16. One job per run.
-# Section `jem` -> reports/.../table4_2.csv and figures/jem_*.png; section `jem_mnist` (the
-# labelled MNIST substitute of the fast profile) -> table4_2_mnist.csv and figures/jem_mnist_*.png.
+# Section `jem` -> reports/.../table4_2.csv and figures/jem/jem_*.png; section `jem_mnist` (the
+# labelled MNIST substitute of the fast profile) -> table4_2_mnist.csv and figures/jem/jem_mnist_*.png.
 #
 #   snakemake reports/table4_2.csv --cores all --config profile=paper
 #   snakemake reports/fast/table4_2_mnist.csv --cores 2 --config profile=fast
@@ -11,43 +11,37 @@ JEM_TABLES = {"jem": "table4_2", "jem_mnist": "table4_2_mnist"}
 JEM_SETS = {s: config[s] for s in JEM_TABLES if s in config}
 
 if JEM_SETS:
-    from snakemake.exceptions import WorkflowError
-
-    from ebmlab.config import from_dict, to_dict
-
-    from ebmlab.errors import ConfigError
-    from ebmlab.jem import JEMStudy
-    from ebmlab.jem_figures import FIGURES as JEM_FIGS
-
-    try:
-        JEM = {s: from_dict(JEMStudy, cfg, s) for s, cfg in JEM_SETS.items()}
-    except ConfigError as err:
-        raise WorkflowError(f"{PARAMS}: {err}")
+    from ebmlab.studies.jem.jobs import FIGURES as JEM_FIGS
+    from ebmlab.studies.jem.jobs import JOBS as JEM_JOBS
+    from ebmlab.studies.jem.jobs import needs_classifier as jem_needs_classifier
 
     include: "jem_common.smk"
 
-    wildcard_constraints:
-        jem_set="|".join(JEM),
-        jem_run="|".join(sorted({r for study in JEM.values() for r in study.samplers})),
-        jem_table="|".join(JEM_TABLES[s] for s in JEM),
+    for _s in JEM_SETS:
+        if not jem_runs(_s):
+            raise WorkflowError(f"{PARAMS}: {_s}.samplers must name at least one run")
 
+    wildcard_constraints:
+        jem_set="|".join(JEM_SETS),
+        jem_run="|".join(sorted({r for s in JEM_SETS for r in jem_runs(s)})),
+        jem_table="|".join(JEM_TABLES[s] for s in JEM_SETS),
+
+    # the classifier and reference jobs run on the section's `device` (cuda in the paper
+    # profile), so they ask for its GPUs like the training jobs
     rule jem_classifier:
         output:
             f"{RESULTS}/{{jem_set}}/classifier.pt",
         params:
-            cfg=jem_study_config,
+            cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "classifier"),
         log:
-            f"{LOGS}/{{jem_set}}/classifier.log",
+            log_of("jem", "{jem_set}/classifier"),
         threads: 1
         resources:
-            mem_mb=jem_res("mem_mb"),
-            runtime=jem_res("runtime"),
-            gpus=jem_res("gpus"),
-            slurm_extra=jem_res("slurm_extra"),
+            **jem_resources(gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.jem classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.studies.jem classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
 
     rule jem_reference:
         input:
@@ -55,21 +49,18 @@ if JEM_SETS:
         output:
             f"{RESULTS}/{{jem_set}}/ref/jem.json",
         params:
-            cfg=jem_study_config,
+            cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "reference"),
             ref=lambda wildcards, output: str(Path(output[0]).parent),
             classifier=jem_classifier_arg,
         log:
-            f"{LOGS}/{{jem_set}}/reference.log",
+            log_of("jem", "{jem_set}/reference"),
         threads: 1
         resources:
-            mem_mb=jem_res("mem_mb"),
-            runtime=jem_res("runtime"),
-            gpus=jem_res("gpus"),
-            slurm_extra=jem_res("slurm_extra"),
+            **jem_resources(gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.jem reference --config {params.cfg:q} --ref-dir {params.ref} "
+            "python -m ebmlab.studies.jem reference --config {params.cfg:q} --ref-dir {params.ref} "
             "{params.classifier} > {log} 2>&1"
 
     rule jem_train:
@@ -83,23 +74,20 @@ if JEM_SETS:
             samples=f"{RESULTS}/{{jem_set}}/{{jem_run}}/samples.png",
             model=f"{RESULTS}/{{jem_set}}/{{jem_run}}/model.pt",
         params:
-            cfg=lambda wildcards: as_json(to_dict(JEM[wildcards.jem_set].run(wildcards.jem_run))),
+            cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "train", wildcards.jem_run),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
             ref=lambda wildcards, input: str(Path(input.ref).parent),
             classifier=jem_classifier_arg,
         log:
-            f"{LOGS}/{{jem_set}}/{{jem_run}}/train.log",
+            log_of("jem", "{jem_set}/{jem_run}/train"),
         threads: 1
         resources:
-            mem_mb=jem_res("mem_mb"),
-            runtime=jem_res("runtime"),
-            gpus=jem_res("gpus"),
-            slurm_extra=jem_res("slurm_extra"),
+            **jem_resources(gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.jem train --config {params.cfg:q} --out {params.out} --ref-dir {params.ref} "
-            "{params.classifier} > {log} 2>&1"
+            "python -m ebmlab.studies.jem train --config {params.cfg:q} --job {wildcards.jem_run} "
+            "--out {params.out} --ref-dir {params.ref} {params.classifier} > {log} 2>&1"
 
     rule jem_table:
         input:
@@ -111,11 +99,12 @@ if JEM_SETS:
             runs=lambda wildcards: jem_run_dirs(jem_set_of_table(wildcards)),
             profile=PROFILE,
         log:
-            f"{LOGS}/jem/{{jem_table}}.log",
+            log_of("jem", "{jem_table}"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.jem table --runs {params.runs} --profile {params.profile} "
+            "python -m ebmlab.studies.jem table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
     rule jem_figures:
@@ -123,26 +112,27 @@ if JEM_SETS:
             lambda wildcards: [f"{d}/{f}" for d in jem_run_dirs(wildcards.jem_set)
                                for f in ("metrics.json", "history.csv", "chains.json", "samples.png")],
         output:
-            [f"{FIGURES}/{{jem_set}}_{name}.png" for name in JEM_FIGS],
+            [f"{FIGURES}/jem/{{jem_set}}_{name}.png" for name in JEM_FIGS],
         params:
             runs=lambda wildcards: jem_run_dirs(wildcards.jem_set),
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
-            f"{LOGS}/{{jem_set}}/figures.log",
+            log_of("jem", "{jem_set}/figures"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.jem figures --runs {params.runs} --out-dir {params.out} "
+            "python -m ebmlab.studies.jem figures --runs {params.runs} --out-dir {params.out} "
             "--prefix {wildcards.jem_set} > {log} 2>&1"
 
     # one named target per section (`snakemake jem_mnist --config profile=fast`): its table and figures
-    for _s in JEM:
+    for _s in JEM_SETS:
         rule:
             name:
                 _s
             input:
                 f"{REPORTS}/{JEM_TABLES[_s]}.csv",
-                [f"{FIGURES}/{_s}_{n}.png" for n in JEM_FIGS],
+                jem_figures_of(_s),
             localrule: True
 
-        ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", *[f"{FIGURES}/{_s}_{n}.png" for n in JEM_FIGS]]
+        ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", *jem_figures_of(_s)]

@@ -1,36 +1,47 @@
 # Helpers of workflow/rules/jem.smk (kept apart: Snakemake's linter wants rules and functions
-# in different files). JEM, JEM_TABLES, RESULTS and study_resources are defined before this
-# file is included.
+# in different files). JEM_SETS and JEM_TABLES are defined before this file is included; job
+# slices come from ebmlab.studies.jem.jobs (torch-free), through common.smk's job_config.
 
 
-def jem_res(key):
-    """Scheduler hint ``key`` of a job's section (params 'resources: {jem: ..., jem_mnist: ...}')."""
+def jem_resources(gpu):
+    """job_resources of the rule's section (the {jem_set} wildcard: jem or jem_mnist).
 
-    def get(wildcards):
-        res = study_resources(wildcards.jem_set)
-        if key == "slurm_extra":
-            return "--gres=gpu:1" if res["gpus"] else ""
-        return res[key]
+    GPU jobs also pass slurm_extra "--gres=gpu:1" when their section asks for GPUs.
+    """
 
-    return get
+    def get(key):
+        def value(wildcards):
+            res = job_resources(wildcards.jem_set, gpu=gpu)
+            if key == "slurm_extra":
+                return "--gres=gpu:1" if res["gpus"] else ""
+            return res[key]
+
+        return value
+
+    keys = ("mem_mb", "runtime", "gpus", "slurm_extra")
+    return {key: get(key) for key in keys}
+
+
+def jem_runs(s):
+    return JEM_JOBS["train"].labels(JEM_SETS[s])
 
 
 def jem_run_dirs(s):
-    return [f"{RESULTS}/{s}/{run}" for run in JEM[s].samplers]
+    return [f"{RESULTS}/{s}/{run}" for run in jem_runs(s)]
 
 
 def jem_classifier(wildcards):
     s = wildcards.jem_set
-    return [f"{RESULTS}/{s}/classifier.pt"] if "classifier" in JEM[s].fid.metrics else []
+    return [f"{RESULTS}/{s}/classifier.pt"] if jem_needs_classifier(JEM_SETS[s]) else []
 
 
 def jem_classifier_arg(wildcards, input):
     return f"--classifier {input.classifier}" if input.get("classifier") else ""
 
 
-def jem_study_config(wildcards):
-    return as_json(to_dict(JEM[wildcards.jem_set]))
-
-
 def jem_set_of_table(wildcards):
     return {v: k for k, v in JEM_TABLES.items()}[wildcards.jem_table]
+
+
+def jem_figures_of(s):
+    return [f"{FIGURES}/jem/{s}_{name}.png" for name in JEM_FIGS]

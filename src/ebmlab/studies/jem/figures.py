@@ -19,22 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ebmlab.cli import require_file
-from ebmlab.plotting import plt  # Agg backend, set there
-from ebmlab.table4_1_figures import Run as _RunFolder
-from ebmlab.table4_1_figures import _missing, _save
+from ebmlab.io import require_file
+from ebmlab.plotting import missing, plt, save
+from ebmlab.studies.base import RunFolder
+from ebmlab.studies.jem.jobs import FIGURES  # noqa: F401  (the figure names, also read by the rule file)
+
+HINT = "run the 'train' step first"
 
 COLORS = {"langevin": "tab:green", "psgld": "tab:pink", "mala": "tab:red"}
-FIGURES = ("accuracy", "acceptance_mala", "acceptance_sgld", "acceptance_trend", "inv_precond", "samples")
 
 
-class Run(_RunFolder):
+class Run(RunFolder):
     """A run folder (metrics.json, history.csv, chains.json) with its sampler and a title."""
 
     def __init__(self, folder: Path):
-        for name in ("metrics.json", "history.csv", "chains.json"):
-            require_file(folder / name, "run the 'train' step first")
-        super().__init__(folder)
+        super().__init__(folder, HINT)
+        if self.chains is None:   # every JEM run writes its chain log
+            require_file(Path(folder) / "chains.json", HINT)
         self.sampler = self.metrics["sampler"]
 
     @property
@@ -67,14 +68,14 @@ def accuracy_figure(runs: list[Run], path: Path) -> None:
         ax.plot([(i + 1) / per_epoch for i in xv], yv, color=color, alpha=0.4, lw=1)
         drawn = True
     if not drawn:
-        _missing(ax, "evaluated")
+        missing(ax, "evaluated")
     else:
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"test accuracy (noise std {runs[0].metrics['eval_noise']:g}); faint: validation")
         ax.legend(fontsize=8)
     data = runs[0].metrics["data"] if runs else ""
     ax.set_title(f"Fig 4.12: accuracy per sampler ({data})")
-    _save(fig, path)
+    save(fig, path)
 
 
 def _nearest(chains: list[dict], wanted: list[int]) -> list[dict]:
@@ -91,7 +92,7 @@ def chain_acceptance_figure(runs: list[Run], sampler: str, iterations: list[int]
     chosen = [r for r in runs if r.sampler == sampler and any("accept_prob" in c for c in r.chains)]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     if not chosen:
-        _missing(ax, sampler)
+        missing(ax, sampler)
     for r in chosen:
         logged = [c for c in r.chains if "accept_prob" in c]
         for c in _nearest(logged, iterations):
@@ -103,7 +104,7 @@ def chain_acceptance_figure(runs: list[Run], sampler: str, iterations: list[int]
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=8)
     ax.set_title(title)
-    _save(fig, path)
+    save(fig, path)
 
 
 def acceptance_trend_figure(runs: list[Run], path: Path) -> None:
@@ -112,7 +113,7 @@ def acceptance_trend_figure(runs: list[Run], path: Path) -> None:
     for ax, sampler, name in ((axes[0], "langevin", "(a) SGLD, computed not applied"), (axes[1], "mala", "(b) MALA")):
         chosen = [r for r in runs if r.sampler == sampler and r.series("accept_prob_mean")[0]]
         if not chosen:
-            _missing(ax, sampler)
+            missing(ax, sampler)
         for r in chosen:
             x, y = r.series("accept_prob_mean")
             ax.plot(x, y, lw=0.8, color=COLORS.get(sampler), label=r.label)
@@ -123,7 +124,7 @@ def acceptance_trend_figure(runs: list[Run], path: Path) -> None:
             ax.legend(fontsize=8)
         ax.set_title(f"Fig 4.15 {name}")
     axes[0].set_ylabel("acceptance probability")
-    _save(fig, path)
+    save(fig, path)
 
 
 def inv_precond_figure(runs: list[Run], path: Path) -> None:
@@ -131,7 +132,7 @@ def inv_precond_figure(runs: list[Run], path: Path) -> None:
     chosen = sorted((r for r in runs if r.sampler == "psgld"), key=lambda r: r.metrics["sampler_config"]["lam"])
     fig, axes = plt.subplots(1, max(1, len(chosen)), figsize=(5.5 * max(1, len(chosen)), 4), squeeze=False)
     if not chosen:
-        _missing(axes[0, 0], "pSGLD")
+        missing(axes[0, 0], "pSGLD")
     for ax, r in zip(axes[0], chosen):
         x, y = r.series("precond_inv_mean_mean")
         ax.plot(x, y, lw=0.8, color=COLORS["psgld"])
@@ -141,34 +142,19 @@ def inv_precond_figure(runs: list[Run], path: Path) -> None:
         ax.set_ylabel("mean 1/G = lambda + sqrt(V)")
         ax.set_title(f"Fig 4.16: {r.title}")
         _diverged_note(ax, r)
-    _save(fig, path)
-
-
-def sample_grid(x, path: Path, title: str | None = None) -> None:
-    """A grid of up to 64 images in [0, 1] (or a note when there are none)."""
-    from torchvision.utils import make_grid
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.axis("off")
-    if x is None:
-        ax.text(0.5, 0.5, "no samples", ha="center", va="center")
-    else:
-        grid = make_grid(x.detach().float().cpu()[:64], nrow=8, padding=1, pad_value=1.0)
-        ax.imshow(grid.permute(1, 2, 0).numpy().squeeze(), cmap="gray" if x.shape[1] == 1 else None,
-                  vmin=0, vmax=1, interpolation="nearest")
-    if title:
-        ax.set_title(title)
-    _save(fig, path)
+    save(fig, path)
 
 
 def samples_figure(runs: list[Run], path: Path) -> None:
     fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(4 * max(1, len(runs)), 4.3), squeeze=False)
     for ax, r in zip(axes[0], runs):
-        ax.imshow(plt.imread(r.folder / "samples.png"))
+        image = plt.imread(r.folder / "samples.png")
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)   # one-channel data: grey PNG
         ax.axis("off")
         ax.set_title(f"{r.title}: {r.metrics['status']}", fontsize=9)
     if not runs:
-        _missing(axes[0, 0], "trained")
-    _save(fig, path)
+        missing(axes[0, 0], "trained")
+    save(fig, path)
 
 
 ORDER = {"langevin": 0, "psgld": 1, "mala": 3}

@@ -1,0 +1,50 @@
+"""Which slice of a JEM study (params section ``jem`` or ``jem_mnist``) each job reads.
+
+Torch-free: the rule file uses it. The classifier and reference jobs see no samplers, model
+or training recipe, so editing those does not re-run them.
+"""
+
+from ebmlab.studies.base import Job, entry, pick, without
+
+STUDY = "ebmlab.studies.jem.config:JEMStudy"
+_CONFIG = "ebmlab.studies.jem.config:"
+
+#: the figures of one section, written as <section>_<name>.png (the rule file declares them)
+FIGURES = ("accuracy", "acceptance_mala", "acceptance_sgld", "acceptance_trend", "inv_precond", "samples")
+
+
+def run_slice(study, label):
+    """A train job: every shared setting, its label and its own sampler."""
+    return {**without(study, ["samplers"]), "label": label, "sampler": entry(study, "samplers", label)}
+
+
+def run_labels(study):
+    return list(study.get("samplers", {}))
+
+
+def classifier_slice(study, label=None):
+    return pick(study, ["seed", "threads", "device", "data"])
+
+
+def reference_slice(study, label=None):
+    out = pick(study, ["threads", "device", "data"])
+    if "fid" in study:   # the scores' kinds and reference set, not how many samples they score
+        out["fid"] = pick(study["fid"], ["metrics", "reference_split", "reference_n"])
+    return out
+
+
+def bench_slice(study, label=None):
+    return pick(study, ["seed", "threads", "device", "train", "samplers"])
+
+
+JOBS = {
+    "classifier": Job(_CONFIG + "JEMClassifier", classifier_slice),
+    "reference": Job(_CONFIG + "JEMReference", reference_slice),
+    "train": Job(_CONFIG + "JEMRun", run_slice, run_labels),
+    "bench": Job(_CONFIG + "JEMBench", bench_slice),
+}
+
+
+def needs_classifier(study):
+    """Whether a section's scores need the digit classifier (a classifier job before the reference)."""
+    return "classifier" in study.get("fid", {}).get("metrics", [])
