@@ -7,8 +7,8 @@ imported lazily so that listing the studies imports no torch). No study imports 
 SECTIONS = {
     "gmm": "ebmlab.studies.gmm.config:GMMStudy",
     "table4_1": "ebmlab.table4_1:Table41Study",
-    "jem": "ebmlab.jem:JEMStudy",
-    "jem_mnist": "ebmlab.jem:JEMStudy",
+    "jem": "ebmlab.studies.jem.config:JEMStudy",
+    "jem_mnist": "ebmlab.studies.jem.config:JEMStudy",
     "cd_vs_nll": "ebmlab.cd_vs_nll:CDvsNLLStudy",
     "stanley": "ebmlab.stanley:StanleyStudy",
 }
