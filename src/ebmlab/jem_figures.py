@@ -21,8 +21,9 @@ import numpy as np
 
 from ebmlab.cli import require_file
 from ebmlab.plotting import plt  # Agg backend, set there
-from ebmlab.table4_1_figures import Run as _RunFolder
-from ebmlab.table4_1_figures import _missing, _save
+from ebmlab.plotting import missing as _missing
+from ebmlab.plotting import save as _save
+from ebmlab.studies.base import RunFolder as _RunFolder
 
 COLORS = {"langevin": "tab:green", "psgld": "tab:pink", "mala": "tab:red"}
 FIGURES = ("accuracy", "acceptance_mala", "acceptance_sgld", "acceptance_trend", "inv_precond", "samples")
