@@ -112,7 +112,7 @@ def test_image_studies_default_to_the_fp32_engine():
     from ebmlab.cd_vs_nll import CDvsNLLStudy
     from ebmlab.studies.jem.config import JEMStudy
     from ebmlab.stanley import ImagesStudy
-    from ebmlab.table4_1 import Table41Study
+    from ebmlab.studies.table4_1.config import Table41Study
     for cls in (Table41Study, JEMStudy, CDvsNLLStudy, ImagesStudy):
         eng = cls.__dataclass_fields__["engine"].default_factory()
         assert eng.enabled and eng.precision == "fp32" and eng.channels_last, cls.__name__

@@ -1,18 +1,23 @@
-"""The Table 4.1 study: cells, the noise convention, config errors, the table's columns
-and verdicts, and the cell command end to end on embedded data."""
+"""The Table 4.1 study: cells, job slices, the noise convention, config errors, the table's
+columns and verdicts, and the cell command end to end on embedded data."""
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from ebmlab.config import from_dict
-
+from ebmlab.config import from_dict, load_yaml, to_dict
 from ebmlab.errors import ConfigError
 from ebmlab.papers import TABLE4_1_FID
-from ebmlab.table4_1 import TABLE_COLUMNS, VERDICTS, Table41Study, main, table_rows
+from ebmlab.studies import base
+from ebmlab.studies.table4_1 import jobs
+from ebmlab.studies.table4_1.__main__ import main
+from ebmlab.studies.table4_1.claims import TABLE_COLUMNS, VERDICTS, table_rows
+from ebmlab.studies.table4_1.config import Table41Study
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
@@ -35,24 +40,63 @@ def test_paper_values_are_the_thesis_table():
     assert [TABLE4_1_FID[d]["psgld"] for d in ("cifar10", "svhn", "mnist", "cats")] == [107, 155, 173, 161]
 
 
+def cell_of(study, ds, run):
+    return base.job_of(study, jobs.JOBS["cell"], f"{ds}/{run}")
+
+
 def test_cells_table_rows_everywhere_extra_runs_on_figure_datasets():
     study = from_dict(Table41Study, SMALL)
-    assert study.cells() == [("mnist", r) for r in ("langevin", "mala", "psgld", "psgld_lam001", "sgld_then_mala")] + \
+    expected = [("mnist", r) for r in ("langevin", "mala", "psgld", "psgld_lam001", "sgld_then_mala")] + \
         [("cifar10", r) for r in ("langevin", "mala", "psgld")]
-    default = from_dict(Table41Study, {})
-    assert len(default.cells()) == 16  # 4 data sets x 4 samplers, the thesis's table
+    assert jobs.cells(SMALL) == jobs.cells(to_dict(study)) == expected
+    assert len(jobs.cells({})) == 16  # 4 data sets x 4 samplers, the thesis's table
+    assert jobs.JOBS["cell"].labels(SMALL)[0] == "mnist/langevin"
+
+
+def test_plain_defaults_are_the_study_defaults():
+    # the rule file cuts raw params with jobs.DEFAULTS where a key is left out
+    assert from_dict(Table41Study, jobs.DEFAULTS) == Table41Study()
+    assert jobs.cells({}) == jobs.cells(to_dict(Table41Study()))
+
+
+def test_jobs_module_imports_no_torch():
+    code = "import sys, ebmlab.studies.table4_1.jobs; assert 'torch' not in sys.modules, 'torch imported'"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
+def test_each_job_gets_only_the_keys_it_reads(profile):
+    raw = load_yaml(ROOT / f"params/{profile}.yaml")["table4_1"]
+    for ds in jobs.datasets(raw):
+        ref = jobs.reference_slice(raw, ds)
+        assert set(ref) == {"dataset", "threads", "device", "entry", "fid"}
+        assert set(ref["entry"]) <= {"data", "metrics"} and set(ref["fid"]) <= {"reference_split", "reference_n"}
+        assert set(jobs.classifier_slice(raw, ds)) <= {"data", "classifier", "seed", "device", "threads"}
+    for ds, run in jobs.cells(raw):
+        cell = jobs.cell_slice(raw, f"{ds}/{run}")
+        assert not {"samplers", "switches", "datasets", "table_samplers", "figure_datasets"} & set(cell)
+        assert "runs" not in cell["entry"] and cell["run"] == run and "sampler" in cell
+    # a sampler edit changes only the cells that use it
+    edited = {**raw, "samplers": {**raw["samplers"], "mala": {**raw["samplers"]["mala"], "step_size": 50}}}
+    for ds in jobs.datasets(raw):
+        assert jobs.reference_slice(edited, ds) == jobs.reference_slice(raw, ds)
+        assert jobs.classifier_slice(edited, ds) == jobs.classifier_slice(raw, ds)
+    changed = {(ds, run) for ds, run in jobs.cells(raw)
+               if jobs.cell_slice(edited, f"{ds}/{run}") != jobs.cell_slice(raw, f"{ds}/{run}")}
+    assert changed == {(ds, run) for ds, run in jobs.cells(raw) if run in ("mala", "sgld_then_mala")}
 
 
 @pytest.mark.parametrize("noise_is,std", [("variance", 0.01), ("std", 1e-4)])
 def test_noise_convention_reaches_every_sampler(noise_is, std):
     study = from_dict(Table41Study, {**SMALL, "noise": 1e-4, "noise_is": noise_is})
-    cell = study.cell("mnist", "sgld_then_mala")
+    cell = cell_of(study, "mnist", "sgld_then_mala")
     sched = cell.schedule()
     for s in (sched.first, sched.then):
         assert s.config.noise_std == pytest.approx(std)
         assert s.config.clamp == (0.0, 1.0)
     assert sched.switch_after == 3 and sched.at(2).name == "langevin" and sched.at(3).name == "mala"
-    mala = study.cell("mnist", "mala").schedule().first
+    mala = cell_of(study, "mnist", "mala").schedule().first
     assert mala.info()["temperature"] == pytest.approx(std ** 2 / 200)  # implied T = sigma^2 / (2h)
 
 
@@ -74,8 +118,8 @@ def test_noise_convention_reaches_every_sampler(noise_is, std):
 def test_bad_study_config_is_one_line(change, message):
     with pytest.raises(ConfigError) as err:
         study = from_dict(Table41Study, {**SMALL, **change})
-        for ds, run in study.cells():
-            study.cell(ds, run)
+        for ds, run in jobs.cells(to_dict(study)):
+            cell_of(study, ds, run)
     assert str(err.value) == message
 
 
@@ -128,11 +172,17 @@ TINY = {
 }
 
 
+def cell_json(study, label="cifar10/mala"):
+    """A cell's slice as the rule passes it."""
+    return json.dumps(jobs.cell_slice(study, label))
+
+
 def test_cell_command_end_to_end_and_rerun_resumes(tmp_path):
-    cfg = json.dumps(TINY)
     ref, out = tmp_path / "ref", tmp_path / "run"
-    assert main(["reference", "--config", cfg, "--dataset", "cifar10", "--ref-dir", str(ref)]) == 0
-    cell = ["cell", "--config", cfg, "--dataset", "cifar10", "--run", "mala", "--out", str(out), "--ref-dir", str(ref)]
+    assert main(["reference", "--config", json.dumps(jobs.reference_slice(TINY, "cifar10")), "--job", "cifar10",
+                 "--ref-dir", str(ref)]) == 0
+    assert json.loads((ref / "cifar10.json").read_text())["dataset"] == "cifar10"
+    cell = ["cell", "--config", cell_json(TINY), "--job", "cifar10/mala", "--out", str(out), "--ref-dir", str(ref)]
     assert main(cell) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["iterations"] == 3 and m["n_fid_samples"] == 8 and m["diverged"] is None
@@ -152,7 +202,7 @@ def test_missing_data_is_one_line_and_writes_nothing(tmp_path, capsys):
     cfg = dict(TINY, datasets={"cifar10": {**TINY["datasets"]["cifar10"],
                                            "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}}})
     out = tmp_path / "run"
-    assert main(["cell", "--config", json.dumps(cfg), "--dataset", "cifar10", "--run", "mala", "--out", str(out),
+    assert main(["cell", "--config", cell_json(cfg), "--job", "cifar10/mala", "--out", str(out),
                  "--ref-dir", str(tmp_path / "ref")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cifar10 (train) not found in ")
@@ -160,11 +210,21 @@ def test_missing_data_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "ref").exists()
 
 
-def test_whole_study_needs_dataset_and_run(capsys):
-    assert main(["cell", "--params", str(ROOT / "params/smoke.yaml"), "--section", "table4_1", "--out", "x",
-                 "--ref-dir", "y"]) == 2
+def test_whole_study_needs_the_job(capsys):
+    whole = ["--params", str(ROOT / "params/smoke.yaml"), "--section", "table4_1"]
+    assert main(["cell", *whole, "--out", "x", "--ref-dir", "y"]) == 2
     assert capsys.readouterr().err.strip() == \
-        "error: --dataset and --run are required when the configuration is the whole study"
+        "error: --job is required: name one of mnist/langevin, mnist/mala, mnist/tempered_mala, mnist/psgld, " \
+        "mnist/psgld_lam001, mnist/sgld_then_mala, cifar10/langevin, cifar10/mala, cifar10/tempered_mala, " \
+        "cifar10/psgld, svhn/langevin, cats/langevin"
+    assert main(["cell", *whole, "--job", "svhn/mala", "--out", "x", "--ref-dir", "y"]) == 2
+    assert capsys.readouterr().err.strip() == "error: unknown run 'mala' for svhn (runs: langevin)"
+    assert main(["reference", *whole, "--job", "lsun", "--ref-dir", "y"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: unknown job 'lsun' in datasets (this study has mnist, cifar10, svhn, cats)"
+    assert main(["cell", "--config", cell_json(TINY), "--job", "cifar10/psgld", "--out", "x", "--ref-dir", "y"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: --job 'cifar10/psgld' does not match the configuration's label 'cifar10/mala'"
 
 
 @pytest.mark.parametrize("mode", ["record", "fail"])
@@ -172,7 +232,7 @@ def test_a_diverging_cell_is_recorded_or_fails(tmp_path, capsys, mode):
     cfg = dict(TINY, on_diverge=mode, train={**TINY["train"], "max_abs_energy": 1e-9},
                datasets={"cifar10": {**TINY["datasets"]["cifar10"], "metrics": []}})
     out = tmp_path / "run"
-    rc = main(["cell", "--config", json.dumps(cfg), "--dataset", "cifar10", "--run", "mala", "--out", str(out),
+    rc = main(["cell", "--config", cell_json(cfg), "--job", "cifar10/mala", "--out", str(out),
                "--ref-dir", str(tmp_path / "ref")])
     if mode == "fail":
         assert rc == 3

@@ -529,9 +529,10 @@ def cmd_segment(args) -> None:
 
 
 def _extractors_refs(job, args, device):
-    from ebmlab.table4_1 import _extractors, _references
-    extractors = _extractors(job.entry.metrics, args.classifier, device)
-    refs = _references(job.entry, job.fid, extractors, args.ref_dir)
+    from ebmlab.metrics.scoring import build_extractors, reference_statistics
+    extractors = build_extractors(job.entry.metrics, args.classifier, device)
+    refs = reference_statistics(job.entry.data, job.fid.reference_split, job.fid.reference_n, extractors,
+                                args.ref_dir)
     return extractors, refs
 
 
@@ -559,7 +560,7 @@ def _model_at(job, ckpt: dict, shape, device):
 
 
 def cmd_fid(args) -> None:
-    from ebmlab.table4_1 import score
+    from ebmlab.metrics.scoring import score
     job = _curve_job(args)
     torch.set_num_threads(job.threads)
     device = resolve_device(job.device)
@@ -587,11 +588,12 @@ def cmd_fid(args) -> None:
         else:
             point["diverged"] = "non-finite samples"
         if args.samples:
-            from ebmlab.table4_1 import _save_grid, to_unit
-            _save_grid(to_unit(x[:64], job.value_range), Path(args.samples))
+            from ebmlab.metrics.scoring import to_unit
+            from ebmlab.plotting import save_image_grid
+            save_image_grid(to_unit(x[:64], job.value_range), Path(args.samples))
     elif args.samples:
-        from ebmlab.table4_1 import _save_grid
-        _save_grid(None, Path(args.samples))
+        from ebmlab.plotting import save_image_grid
+        save_image_grid(None, Path(args.samples))
     atomic_write_json(args.out, point)
 
 
@@ -694,7 +696,7 @@ def cmd_inpaint(args) -> None:
         rows.append({"sampler": SAMPLER_LABELS.get(label, label), "masked_mse": mse, "n_images": int(x.shape[0]),
                      "profile": args.profile, "dataset": job.dataset, "iteration": iteration,
                      "diverged": "yes" if ckpt.get("diverged") else "no"})
-    from ebmlab.table4_1 import to_unit
+    from ebmlab.metrics.scoring import to_unit
     inpainting_figure(to_unit(x, job.value_range), mask, {k: None if v is None else to_unit(v, job.value_range)
                                                           for k, v in filled.items()},
                       Path(args.figure), f"{job.entry.data.describe()}, mask {ip.mask}")

@@ -7,45 +7,45 @@
 if "table4_1" in config:
     from snakemake.exceptions import WorkflowError
 
-    from ebmlab.config import from_dict, to_dict
+    from ebmlab.studies.table4_1 import jobs as t41_jobs
 
-    from ebmlab.errors import ConfigError
-    from ebmlab.table4_1 import Table41Study
-
+    T41_STUDY = config["table4_1"]
     try:
-        T41 = from_dict(Table41Study, config["table4_1"], "table4_1")
-    except ConfigError as err:
-        raise WorkflowError(f"{PARAMS}: {err}")
-    T41_RES = study_resources("table4_1")
-    T41_GPU = {"gpus": T41_RES["gpus"], "slurm_extra": "--gres=gpu:1"} if T41_RES["gpus"] else {}
+        T41_CELLS = t41_jobs.cells(T41_STUDY)  # [(data set, run)]; nijkamp.smk reads it too
+    except t41_jobs.ConfigError as err:
+        raise WorkflowError(f"{PARAMS}: table4_1: {err}")
+    T41_DATASETS = t41_jobs.datasets(T41_STUDY)
+    T41_FIG_DATASETS = t41_jobs.figure_datasets(T41_STUDY)
+    T41_THREADS = T41_STUDY.get("threads", 1)
     T41_DIR = f"{RESULTS}/table4_1"
-    T41_CELLS = T41.cells()
+    T41_FIG_DIR = f"{FIGURES}/table4_1"
     # per data set: its run folders and, for the 'classifier' metric, the classifier it needs
-    T41_RUNS = {ds: [f"{T41_DIR}/{ds}/{run}" for run in T41.runs_of(ds)] for ds in T41.datasets}
-    T41_ALL_RUNS = [d for ds in T41.datasets for d in T41_RUNS[ds]]
-    T41_CLASSIFIER = {ds: [f"{T41_DIR}/classifier/{ds}.pt"] if "classifier" in e.metrics else []
-                      for ds, e in T41.datasets.items()}
+    T41_RUNS = {ds: [f"{T41_DIR}/{ds}/{run}" for run in t41_jobs.runs_of(T41_STUDY, ds)] for ds in T41_DATASETS}
+    T41_ALL_RUNS = [d for ds in T41_DATASETS for d in T41_RUNS[ds]]
+    T41_CLASSIFIER = {ds: [f"{T41_DIR}/classifier/{ds}.pt"] if "classifier" in t41_jobs.metrics_of(T41_STUDY, ds)
+                      else [] for ds in T41_DATASETS}
     T41_FIGS = ("fig4_6", "fig4_7", "fig4_8", "fig4_9", "fig4_10", "fig4_11", "table4_1_samples")
+    # the slurm profile asks for a GPU with --gres (the study's `gpus` alone does not reach SLURM)
+    T41_GRES = {"slurm_extra": "--gres=gpu:1"} if job_resources("table4_1", gpu=True)["gpus"] else {}
 
     wildcard_constraints:
-        t41_ds="|".join(T41.datasets),
-        t41_run="|".join(T41.runs()),
-        t41_fig_ds="|".join(T41.figure_datasets) or "^$",
+        t41_ds="|".join(T41_DATASETS),
+        t41_run="|".join(t41_jobs.runs(T41_STUDY)),
+        t41_fig_ds="|".join(T41_FIG_DATASETS) or "^$",
 
+    # classifier and reference jobs get the study's GPU too: they run on the study's `device`
+    # (cuda in the paper profile), and Inception features of a whole split are GPU work
     rule table4_1_classifier:
         output:
             f"{T41_DIR}/classifier/{{t41_ds}}.pt",
         params:
-            cfg=lambda wildcards: as_json({"data": to_dict(T41.datasets[wildcards.t41_ds].data),
-                                           "classifier": to_dict(T41.fid.classifier), "seed": T41.seed,
-                                           "device": T41.device, "threads": T41.threads}),
+            cfg=lambda wildcards: job_config("table4_1", "table4_1", "classifier", wildcards.t41_ds),
         log:
-            f"{LOGS}/table4_1/classifier_{{t41_ds}}.log",
-        threads: T41.threads
+            log_of("table4_1", "classifier_{t41_ds}"),
+        threads: T41_THREADS
         resources:
-            mem_mb=T41_RES["mem_mb"],
-            runtime=T41_RES["runtime"],
-            **T41_GPU,
+            **job_resources("table4_1", gpu=True),
+            **T41_GRES,
         conda:
             ENV
         shell:
@@ -57,20 +57,19 @@ if "table4_1" in config:
         output:
             f"{T41_DIR}/ref/{{t41_ds}}.json",
         params:
-            cfg=lambda wildcards: as_json(T41.cell_slice(wildcards.t41_ds)),
+            cfg=lambda wildcards: job_config("table4_1", "table4_1", "reference", wildcards.t41_ds),
             ref=lambda wildcards, output: str(Path(output[0]).parent),
             classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
         log:
-            f"{LOGS}/table4_1/ref_{{t41_ds}}.log",
-        threads: T41.threads
+            log_of("table4_1", "ref_{t41_ds}"),
+        threads: T41_THREADS
         resources:
-            mem_mb=T41_RES["mem_mb"],
-            runtime=T41_RES["runtime"],
-            **T41_GPU,
+            **job_resources("table4_1", gpu=True),
+            **T41_GRES,
         conda:
             ENV
         shell:
-            "python -m ebmlab.table4_1 reference --config {params.cfg:q} --dataset {wildcards.t41_ds} "
+            "python -m ebmlab.studies.table4_1 reference --config {params.cfg:q} --job {wildcards.t41_ds} "
             "--ref-dir {params.ref} {params.classifier} > {log} 2>&1"
 
     rule table4_1_cell:
@@ -84,22 +83,23 @@ if "table4_1" in config:
             samples=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/samples.png",
             model=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/model.pt",
         params:
-            cfg=lambda wildcards: as_json(T41.cell_slice(wildcards.t41_ds, wildcards.t41_run)),
+            cfg=lambda wildcards: job_config("table4_1", "table4_1", "cell",
+                                             f"{wildcards.t41_ds}/{wildcards.t41_run}"),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
             ref=lambda wildcards, input: str(Path(input.ref).parent),
             classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
         log:
-            f"{LOGS}/table4_1/{{t41_ds}}/{{t41_run}}.log",
-        threads: T41.threads
+            log_of("table4_1", "{t41_ds}/{t41_run}"),
+        threads: T41_THREADS
         resources:
-            mem_mb=T41_RES["mem_mb"],
-            runtime=T41_RES["runtime"],
-            **T41_GPU,
+            **job_resources("table4_1", gpu=True),
+            **T41_GRES,
         conda:
             ENV
         shell:
-            "python -m ebmlab.table4_1 cell --config {params.cfg:q} --out {params.out} "
-            "--ref-dir {params.ref} {params.classifier} > {log} 2>&1"
+            "python -m ebmlab.studies.table4_1 cell --config {params.cfg:q} "
+            "--job {wildcards.t41_ds}/{wildcards.t41_run} --out {params.out} --ref-dir {params.ref} "
+            "{params.classifier} > {log} 2>&1"
 
     rule table4_1_table:
         input:
@@ -111,11 +111,12 @@ if "table4_1" in config:
             runs=T41_ALL_RUNS,
             profile=PROFILE,
         log:
-            f"{LOGS}/table4_1/table.log",
+            log_of("table4_1", "table"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.table4_1 table --runs {params.runs} --profile {params.profile} "
+            "python -m ebmlab.studies.table4_1 table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
     rule table4_1_column:
@@ -128,11 +129,12 @@ if "table4_1" in config:
             runs=lambda wildcards: T41_RUNS[wildcards.t41_ds],
             profile=PROFILE,
         log:
-            f"{LOGS}/table4_1/column_{{t41_ds}}.log",
+            log_of("table4_1", "column_{t41_ds}"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.table4_1 table --runs {params.runs} --profile {params.profile} "
+            "python -m ebmlab.studies.table4_1 table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
     rule table4_1_figures:
@@ -140,29 +142,30 @@ if "table4_1" in config:
             lambda wildcards: [f"{d}/{f}" for d in T41_RUNS[wildcards.t41_fig_ds]
                                for f in ("metrics.json", "history.csv", "chains.json", "samples.png")],
         output:
-            [f"{FIGURES}/{name}_{{t41_fig_ds}}.png" for name in T41_FIGS],
+            [f"{T41_FIG_DIR}/{name}_{{t41_fig_ds}}.png" for name in T41_FIGS],
         params:
             runs=lambda wildcards: T41_RUNS[wildcards.t41_fig_ds],
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
-            f"{LOGS}/table4_1/figures_{{t41_fig_ds}}.log",
+            log_of("table4_1", "figures_{t41_fig_ds}"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.table4_1 figures --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
+            "python -m ebmlab.studies.table4_1 figures --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
             "--out-dir {params.out} > {log} 2>&1"
 
     # one named target per data set: its column of the table (and its figures, if any)
-    for _ds in T41.datasets:
+    for _ds in T41_DATASETS:
         rule:
             name:
                 f"table4_1_{_ds}"
             input:
                 f"{REPORTS}/table4_1_{_ds}.csv",
-                [f"{FIGURES}/{name}_{_ds}.png" for name in T41_FIGS] if _ds in T41.figure_datasets else [],
+                [f"{T41_FIG_DIR}/{name}_{_ds}.png" for name in T41_FIGS] if _ds in T41_FIG_DATASETS else [],
             localrule: True
 
     ALL_TARGETS += [
         rules.table4_1_table.output.csv,
-        *[f"{FIGURES}/{name}_{ds}.png" for ds in T41.figure_datasets for name in T41_FIGS],
+        *[f"{T41_FIG_DIR}/{name}_{ds}.png" for ds in T41_FIG_DATASETS for name in T41_FIGS],
     ]

@@ -6,7 +6,7 @@ imported lazily so that listing the studies imports no torch). No study imports 
 
 SECTIONS = {
     "gmm": "ebmlab.studies.gmm.config:GMMStudy",
-    "table4_1": "ebmlab.table4_1:Table41Study",
+    "table4_1": "ebmlab.studies.table4_1.config:Table41Study",
     "jem": "ebmlab.studies.jem.config:JEMStudy",
     "jem_mnist": "ebmlab.studies.jem.config:JEMStudy",
     "cd_vs_nll": "ebmlab.cd_vs_nll:CDvsNLLStudy",

@@ -14,53 +14,21 @@ A panel whose run is not part of the profile says so instead of failing.
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
-from ebmlab.plotting import plt  # Agg backend, set there
-from ebmlab.io import atomic_savefig
+from ebmlab.io import require_file
+from ebmlab.plotting import missing, plt, save
+from ebmlab.studies.base import RunFolder
 
 # the thesis's colours (Fig 4.6): green SGLD, pink pSGLD, blue tempered MALA, red MALA
 COLORS = {"langevin": "tab:green", "psgld": "tab:pink", "tempered_mala": "tab:blue", "mala": "tab:red"}
 FIGURES = ("fig4_6", "fig4_7", "fig4_8", "fig4_9", "fig4_10", "fig4_11", "table4_1_samples")
 METRIC_LABELS = {"inception": "FID", "classifier": "classifier Frechet distance (substitute)",
                  "inception_standin": "FID with random-weight Inception (stand-in)"}
+HINT = "run the 'cell' step first"
 
 
-class Run:
-    def __init__(self, folder: Path):
-        self.metrics = json.loads((folder / "metrics.json").read_text())
-        with open(folder / "history.csv", newline="") as f:
-            self.history = [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
-        self.chains = json.loads((folder / "chains.json").read_text())
-        self.label = self.metrics["run"]
-        self.folder = folder
-
-    def series(self, key: str) -> tuple[list[float], list[float]]:
-        pts = [(r["iteration"], r[key]) for r in self.history if isinstance(r.get(key), float)]
-        return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def _num(v: str):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return v
-
-
-def _missing(ax, what: str) -> None:
-    ax.text(0.5, 0.5, f"no {what} run in this profile", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _save(fig, path: Path) -> None:
-    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _curve_key(runs: list[Run]) -> tuple[str | None, str]:
+def _curve_key(runs: list[RunFolder]) -> tuple[str | None, str]:
     for r in runs:
         for key in r.history[0] if r.history else {}:
             if key.startswith("curve_"):
@@ -69,7 +37,7 @@ def _curve_key(runs: list[Run]) -> tuple[str | None, str]:
     return None, "score"
 
 
-def _plot_curve(ax, runs: list[Run], key: str | None, ylabel: str, title: str) -> None:
+def _plot_curve(ax, runs: list[RunFolder], key: str | None, ylabel: str, title: str) -> None:
     drawn = False
     for r in runs:
         if key is None:
@@ -79,7 +47,7 @@ def _plot_curve(ax, runs: list[Run], key: str | None, ylabel: str, title: str) -
             ax.plot(x, y, marker="o", ms=3, color=COLORS.get(r.label), label=r.label)
             drawn = True
     if not drawn:
-        _missing(ax, "score-curve")
+        missing(ax, "score-curve")
         return
     ax.set_xlabel("training iteration (mini-batch)")
     ax.set_ylabel(ylabel)
@@ -87,11 +55,11 @@ def _plot_curve(ax, runs: list[Run], key: str | None, ylabel: str, title: str) -
     ax.legend(fontsize=8)
 
 
-def _acceptance(path: Path, run: Run | None, dataset: str, title: str) -> None:
+def _acceptance(path: Path, run: RunFolder | None, dataset: str, title: str) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     if run is None or not run.series("accept_prob_mean")[0]:
-        _missing(a, title)
-        _missing(b, title)
+        missing(a, title)
+        missing(b, title)
     else:
         x, y = run.series("accept_prob_mean")
         a.plot(x, y, lw=0.8, color=COLORS.get(run.metrics["sampler"]))
@@ -99,7 +67,7 @@ def _acceptance(path: Path, run: Run | None, dataset: str, title: str) -> None:
         a.set_xlabel("training iteration (mini-batch)")
         a.set_ylabel("mean acceptance probability over the chain")
         a.set_title(f"{title}: per training batch ({dataset})")
-        logged = [c for c in run.chains if "accept_prob" in c]
+        logged = [c for c in run.chains or [] if "accept_prob" in c]
         picks = sorted({0, len(logged) // 2, len(logged) - 1}) if logged else []
         for i in picks:
             c = logged[i]
@@ -109,7 +77,7 @@ def _acceptance(path: Path, run: Run | None, dataset: str, title: str) -> None:
         b.set_ylabel("acceptance probability (mean over chains)")
         b.set_title("within one chain")
         b.legend(fontsize=8)
-    _save(fig, path)
+    save(fig, path)
 
 
 def _over_training(ax, lines: list[tuple[list, list, str, str | None]], what: str, ylabel: str, title: str,
@@ -117,7 +85,7 @@ def _over_training(ax, lines: list[tuple[list, list, str, str | None]], what: st
     """One line per (iterations, values, label, colour) against the training iteration."""
     lines = [line for line in lines if line[0]]
     if not lines:
-        _missing(ax, what)
+        missing(ax, what)
         return
     for x, y, label, color in lines:
         ax.plot(x, y, lw=0.8, color=color, label=label)
@@ -131,8 +99,10 @@ def _over_training(ax, lines: list[tuple[list, list, str, str | None]], what: st
     ax.legend(fontsize=8)
 
 
-def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Path]:
-    runs = [Run(d) for d in run_dirs]
+def write_figures(run_dirs: list[str | Path], dataset: str, out_dir: str | Path) -> list[Path]:
+    """Figs 4.6-4.11 and the sample grids of the cells of ``dataset`` (<name>_<dataset>.png)."""
+    out_dir = Path(out_dir)
+    runs = [RunFolder(d, HINT) for d in run_dirs]
     by = {r.label: r for r in runs}
     plain = [r for r in runs if r.metrics.get("switch_to") is None]
     key, ylabel = _curve_key(runs)
@@ -141,7 +111,7 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
     fig, ax = plt.subplots(figsize=(7, 4.5))
     table = [by[k] for k in COLORS if k in by]
     _plot_curve(ax, table, key, ylabel, f"first epoch ({dataset}) - thesis Fig 4.6")
-    _save(fig, paths["fig4_6"])
+    save(fig, paths["fig4_6"])
 
     _acceptance(paths["fig4_7"], by.get("langevin"), dataset, "SGLD acceptance, computed not applied (Fig 4.7)")
     _acceptance(paths["fig4_8"], by.get("mala"), dataset, "MALA acceptance, applied (Fig 4.8)")
@@ -151,7 +121,7 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
             for k in ("mala", "tempered_mala") if k in by]
     _over_training(ax, mala, "MALA", "acceptance rate (mean over chain steps)",
                    f"MALA acceptance over training ({dataset}) - thesis Fig 4.9", unit=True)
-    _save(fig, paths["fig4_9"])
+    save(fig, paths["fig4_9"])
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     switched = [r for r in runs if r.metrics.get("switch_to")]
@@ -161,8 +131,8 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
         if ax.has_data():
             ax.axvline(switched[0].metrics["switch_after"], color="0.5", ls="--", lw=0.8)
     else:
-        _missing(ax, "sampler-switch")
-    _save(fig, paths["fig4_10"])
+        missing(ax, "sampler-switch")
+    save(fig, paths["fig4_10"])
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     g_lines, v_lines = [], []
@@ -177,7 +147,7 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
                    f"pSGLD preconditioner ({dataset}) - thesis Fig 4.11", log=True)
     _over_training(b, v_lines, "pSGLD", "mean sqrt(V) (RMS gradient per pixel)",
                    "what lambda is added to", log=True)
-    _save(fig, paths["fig4_11"])
+    save(fig, paths["fig4_11"])
 
     cols = min(3, len(runs))
     rows = (len(runs) + cols - 1) // cols
@@ -185,8 +155,8 @@ def write_figures(run_dirs: list[Path], dataset: str, out_dir: Path) -> list[Pat
     for ax in axes.flat:
         ax.axis("off")
     for ax, r in zip(axes.flat, runs):
-        ax.imshow(plt.imread(r.folder / "samples.png"))
+        ax.imshow(plt.imread(require_file(r.folder / "samples.png", HINT)))
         ax.set_title(f"{r.label} ({r.metrics['n_fid_samples']} scored)", fontsize=9)
     fig.suptitle(f"samples scored for Table 4.1 ({dataset}; {runs[0].metrics['fid_source']})")
-    _save(fig, paths["table4_1_samples"])
+    save(fig, paths["table4_1_samples"])
     return list(paths.values())
