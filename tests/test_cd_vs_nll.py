@@ -3,16 +3,21 @@ deformations, metric and verdict arithmetic, one-line errors, and a tiny end-to-
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from ebmlab import samplers
-from ebmlab.cd_vs_nll import (
-    CDvsNLLStudy, claims, compare, coverage, entropy_nats, frame_steps, main, run_chains,
-)
 from ebmlab.config import from_dict
+from ebmlab.studies.base import compare, job_of
+from ebmlab.studies.cd_vs_nll.__main__ import main
+from ebmlab.studies.cd_vs_nll.claims import claims
+from ebmlab.studies.cd_vs_nll.config import CDvsNLLStudy
+from ebmlab.studies.cd_vs_nll.jobs import JOBS
+from ebmlab.studies.cd_vs_nll.run import coverage, entropy_nats, frame_steps, run_chains
 from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.metrics.classifier import ClassifierConfig, train_classifier
@@ -28,28 +33,39 @@ def study(**over):
     return from_dict(CDvsNLLStudy, {"data": DIGITS, **over}, "cd_vs_nll")
 
 
+def train_run(s, regime):
+    return job_of(s, JOBS["train"], regime)
+
+
+def study_file(tmp_path, cfg):
+    """The whole study as a params file: job commands take it with --params and cut their slice."""
+    path = tmp_path / "study.yaml"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
 def test_default_regimes_are_the_papers():
     s = study()
     assert list(s.regimes) == ["nll", "true_cd", "true_cd_kl", "nll_du_kl", "nll_deform"]
-    t = {r: s.run(r).train_config() for r in s.regimes}
+    t = {r: train_run(s, r).train_config() for r in s.regimes}
     assert (t["nll"].init, t["nll"].reinit_prob) == ("nll", 0.05)
     assert (t["true_cd"].init, t["true_cd"].reinit_prob) == ("true_cd", 0.1)
     assert [a.name for a in t["true_cd_kl"].aux] == ["kl_cd"] and t["true_cd_kl"].init == "true_cd"
     assert [a.name for a in t["nll_du_kl"].aux] == ["kl"]
     assert t["nll_deform"].augment.name == "elastic" and t["nll"].augment.name == "none"
     # Gagnon & Lajoie 4.5 / 8.4 defaults survive a partial train section
-    g = study(train={"epochs": 1}).run("nll").train_config()
+    g = train_run(study(train={"epochs": 1}), "nll").train_config()
     assert (g.steps, g.lr, g.betas, g.grad_clip_norm) == (10, 1e-4, (0.0, 0.999), 0.1)
     assert s.temperature == pytest.approx(0.005 ** 2 / 20)
 
 
 def test_practical_options_reach_the_trainer():
     s = study(practical={"data_noise_factor": 2.0, "anneal_lr": {"start": 0.01, "end": 0.001, "iterations": 10}})
-    t = s.run("nll").train_config()
+    t = train_run(s, "nll").train_config()
     assert t.data_noise == pytest.approx(0.01) and t.lr == pytest.approx(0.01)
     r = study(sampler={"name": "langevin", "step_size": 0.005 ** 2 / 2, "noise_std": 0.005, "clamp": [0, 1]},
               practical={"rescale_energy": True, "scale_lr": True}, train={"lr": 0.0005})
-    assert r.run("nll").train_config().lr == pytest.approx(0.005 ** 2 / 2 * 0.0005)
+    assert train_run(r, "nll").train_config().lr == pytest.approx(0.005 ** 2 / 2 * 0.0005)
     assert r.temperature == pytest.approx(1.0)
 
 
@@ -72,20 +88,51 @@ def test_bad_config_is_one_line(over, message):
 def test_missing_data_stops_before_any_output(tmp_path, capsys):
     cfg = json.dumps({"data": {"name": "mnist", "size": 28, "root": str(tmp_path / "nowhere")}})
     out = tmp_path / "run"
-    assert main(["train", "--config", cfg, "--regime", "nll", "--out", str(out)]) == 2
+    assert main(["train", "--config", cfg, "--job", "nll", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "mnist" in err
     assert not out.exists()
-    assert main(["evaluate", "--config", json.dumps({"data": DIGITS}), "--regime", "nll", "--out", str(out),
+    assert main(["evaluate", "--config", json.dumps({"data": DIGITS}), "--job", "nll", "--out", str(out),
                  "--classifier", "x.pt"]) == 2
     assert "missing input" in capsys.readouterr().err and not out.exists()
+
+
+# -- jobs and their slices -----------------------------------------------------------------
+
+def test_jobs_table_imports_no_torch():
+    code = "import ebmlab.studies.cd_vs_nll.jobs, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_job_reads_only_its_slice():
+    import yaml
+    from ebmlab.studies import base
+    from pathlib import Path
+    sec = yaml.safe_load((Path(__file__).parents[1] / "params" / "smoke.yaml").read_text())["cd_vs_nll"]
+    clf = JOBS["classifier"].slice(sec, None)
+    assert set(clf) <= {"seed", "threads", "device", "data", "classifier"} and "classifier" in clf
+    train = JOBS["train"].slice(sec, "true_cd")
+    assert train["label"] == "true_cd" and train["regime"] == sec["regimes"]["true_cd"]
+    assert not {"eval", "ais", "classifier", "test_split", "regimes"} & set(train)
+    ev = JOBS["evaluate"].slice(sec, "nll_deform")
+    assert {"eval", "ais", "sampler"} <= set(ev) and not {"train", "classifier", "on_diverge", "regimes"} & set(ev)
+    # the study's regimes name the jobs; --job is required and checked
+    with pytest.raises(ConfigError, match="unknown job 'pcd' in regimes"):
+        JOBS["train"].slice(sec, "pcd")
+    with pytest.raises(ConfigError, match="--job is required"):
+        JOBS["evaluate"].slice(sec, None)
+    # a hand run (whole study validated, then cut) and a rule's slice give the same job config
+    s = from_dict(CDvsNLLStudy, sec, "cd_vs_nll")
+    for kind in ("train", "evaluate"):
+        assert job_of(s, JOBS[kind], "nll") == from_dict(JOBS[kind].config_class(), JOBS[kind].slice(sec, "nll"))
+    assert base.job_of(s, JOBS["classifier"]) == from_dict(JOBS["classifier"].config_class(), clf)
 
 
 # -- initialisation sources and rates (Gagnon & Lajoie 5.1.1, 6.1) ------------------------------
 
 def _trainer(regime, regimes=None):
     s = study(train={"batch_size": 128, "buffer_size": 1000}, **({"regimes": regimes} if regimes else {}))
-    run = s.run(regime)
+    run = train_run(s, regime)
     data = load_images(run.data)
     torch.manual_seed(0)
     net = build_model({"name": "gagnon_mnist", "width": 2, "latent": 4}, tuple(data.x.shape[1:]))
@@ -207,12 +254,12 @@ def test_tiny_study_end_to_end(tmp_path):
                     "fig3_steps": 4, "fig4_short_steps": 2, "fig4_long_steps": 4, "fig5_steps": 4, "deform_every": 2,
                     "frames": 3, "bootstrap": 3, "test_images": 40},
            "ais": {"chains": 4, "steps": 5, "pilot_chains": 2, "pilot_steps": 3}, "classifier": {"epochs": 1}}
-    c = json.dumps(cfg)
+    c = study_file(tmp_path, cfg)
     clf = tmp_path / "clf.pt"
-    assert main(["classifier", "--config", c, "--out", str(clf)]) == 0
+    assert main(["classifier", "--params", c, "--out", str(clf)]) == 0
     for r in ("nll", "true_cd"):
-        assert main(["train", "--config", c, "--regime", r, "--out", str(tmp_path / r)]) == 0
-        assert main(["evaluate", "--config", c, "--regime", r, "--out", str(tmp_path / r),
+        assert main(["train", "--params", c, "--job", r, "--out", str(tmp_path / r)]) == 0
+        assert main(["evaluate", "--params", c, "--job", r, "--out", str(tmp_path / r),
                      "--classifier", str(clf)]) == 0
     runs = [str(tmp_path / r) for r in ("nll", "true_cd")]
     assert main(["figures", "--runs", *runs, "--out-dir", str(tmp_path / "fig")]) == 0
@@ -229,15 +276,16 @@ def test_tiny_study_end_to_end(tmp_path):
 
 
 def test_diverged_regime_is_recorded_and_reported(tmp_path):
-    cfg = json.dumps({"device": "cpu", "data": DIGITS, "model": {"name": "gagnon_mnist", "width": 2, "latent": 4},
-                      "train": {"max_iterations": 3, "batch_size": 16, "buffer_size": 50, "max_abs_energy": 1e-9}})
+    cfg = study_file(tmp_path, {"device": "cpu", "data": DIGITS, "model": {"name": "gagnon_mnist", "width": 2,
+                                 "latent": 4}, "train": {"max_iterations": 3, "batch_size": 16, "buffer_size": 50,
+                                                         "max_abs_energy": 1e-9}})
     out = tmp_path / "nll"
-    assert main(["train", "--config", cfg, "--regime", "nll", "--out", str(out)]) == 0   # on_diverge: record
+    assert main(["train", "--params", cfg, "--job", "nll", "--out", str(out)]) == 0   # on_diverge: record
     assert "iteration 0" in torch.load(out / "model.pt", weights_only=False)["diverged"]
-    assert main(["evaluate", "--config", cfg, "--regime", "nll", "--out", str(out), "--classifier", "none.pt"]) == 2
+    assert main(["evaluate", "--params", cfg, "--job", "nll", "--out", str(out), "--classifier", "none.pt"]) == 2
     clf = tmp_path / "clf.pt"
     train_classifier(from_dict(ImageDataConfig, DIGITS), clf, config=ClassifierConfig(epochs=0.1))
-    assert main(["evaluate", "--config", cfg, "--regime", "nll", "--out", str(out), "--classifier", str(clf)]) == 0
+    assert main(["evaluate", "--params", cfg, "--job", "nll", "--out", str(out), "--classifier", str(clf)]) == 0
     assert (out / "chains.npz").exists() and json.loads((out / "metrics.json").read_text())["diverged"]
     assert main(["table", "--runs", str(out), "--profile", "t", "--csv", str(tmp_path / "t.csv"),
                  "--claims", str(tmp_path / "c.csv")]) == 0

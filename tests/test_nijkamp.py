@@ -3,6 +3,8 @@
 import csv
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,9 @@ from torch import nn
 
 from ebmlab import samplers
 from ebmlab.errors import ConfigError
-from ebmlab.nijkamp import autocorr, crosscorr, diagnose, main, oscillation
+from ebmlab.diagnostics import autocorr, crosscorr, oscillation
+from ebmlab.studies.nijkamp.__main__ import main
+from ebmlab.studies.nijkamp.run import diagnose
 from ebmlab.train.practical import (
     LRAnnealConfig, ScaledEnergy, annealed_lr, data_noise_std, lr_annealing_hook, scaled_lr,
 )
@@ -59,7 +63,7 @@ def test_diagnose_writes_figure_and_metrics(tmp_path):
     d = np.where(np.arange(200) % 2 == 0, 1.0, -1.0) + 0.2 * rng.standard_normal(200)
     r = 0.1 + 0.01 * rng.standard_normal(200)
     write_history(tmp_path / "history.csv", d, r)
-    assert main(["--history", str(tmp_path / "history.csv"), "--figure", str(tmp_path / "f.png"),
+    assert main(["diagnose", "--history", str(tmp_path / "history.csv"), "--figure", str(tmp_path / "f.png"),
                  "--metrics", str(tmp_path / "m.json"), "--title", "run"]) == 0
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["label"] == "strong" and len(m["acf_d_st"]) == 21 and len(m["xcorr_lags"]) == 41
@@ -76,15 +80,20 @@ def test_run_without_iterations_gets_a_figure_not_an_error(tmp_path):
 
 def test_missing_column_is_one_line(tmp_path, capsys):
     (tmp_path / "h.csv").write_text("iteration,loss\n0,1.0\n")
-    assert main(["--history", str(tmp_path / "h.csv")]) == 2
+    assert main(["diagnose", "--history", str(tmp_path / "h.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "no column 'd_st'" in err and "\n" not in err
     with pytest.raises(ConfigError, match="burn_in must lie in"):
         diagnose(tmp_path / "h.csv", None, None, burn_in=1.5)
 
 
+def test_jobs_table_imports_no_torch():
+    code = "import ebmlab.studies.nijkamp.jobs, ebmlab.diagnostics, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_missing_history_is_one_line(tmp_path, capsys):
-    assert main(["--history", str(tmp_path / "nope.csv")]) == 2
+    assert main(["diagnose", "--history", str(tmp_path / "nope.csv")]) == 2
     assert "missing input" in capsys.readouterr().err
 
 

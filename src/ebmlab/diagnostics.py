@@ -11,9 +11,18 @@ writes it (Gelman & Rubin 1992, Stan reference manual notation)::
 ``split_rhat`` applies the same formula after cutting every chain in two halves
 (2M chains of N // 2 draws; the middle draw of an odd-length chain is dropped), which
 also detects chains that drift within themselves.
+
+The learning diagnostics of Nijkamp et al. (practical appendix D) read an image trainer's
+per-iteration log (``d_st`` = mean E(x+) - mean E(x-), ``r_t`` = mean Langevin input-gradient
+norm): ``autocorr``, ``crosscorr``, the ``oscillation`` label of the tail of a run and
+``summarise``; ``learning_history`` reads the two columns of a history.csv.
 """
 
 from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
 
 import numpy as np
 
@@ -55,3 +64,110 @@ def split_rhat(draws) -> np.ndarray:
         raise ValueError(f"split R-hat needs at least 4 draws per chain, got {x.shape[1]}")
     first, second = x[:, :half], x[:, x.shape[1] - half:]
     return rhat(np.concatenate([first, second], axis=0))
+
+
+# ---------------------------------------------------------------------------
+# Nijkamp et al.'s learning diagnostics (appendix D)
+
+
+def autocorr(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample auto-correlation rho(0..max_lag) (biased estimator, rho(0) = 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    if n < 2:
+        return np.full(max_lag + 1, np.nan)
+    x = x - x.mean()
+    var = float(np.dot(x, x))
+    if var == 0:
+        return np.full(max_lag + 1, np.nan)
+    return np.array([np.dot(x[: n - k], x[k:]) / var if k < n else np.nan for k in range(max_lag + 1)])
+
+
+def crosscorr(x: np.ndarray, y: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """corr(x[t], y[t + k]) for k = -max_lag..max_lag (biased estimator)."""
+    lags = np.arange(-max_lag, max_lag + 1)
+    n = np.size(x)
+    if n < 2:
+        return lags, np.full(lags.size, np.nan)
+    x = np.asarray(x, dtype=np.float64) - np.mean(x)
+    y = np.asarray(y, dtype=np.float64) - np.mean(y)
+    norm = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
+    if norm == 0:
+        return lags, np.full(lags.size, np.nan)
+    out = []
+    for k in lags:
+        if abs(k) >= n:
+            out.append(np.nan)
+        elif k >= 0:
+            out.append(np.dot(x[: n - k], y[k:]) / norm)
+        else:
+            out.append(np.dot(x[-k:], y[: n + k]) / norm)
+    return lags, np.array(out)
+
+
+def oscillation(d_st: np.ndarray, burn_in: float = 0.5) -> dict:
+    """The oscillation label of d_st and the numbers it rests on, from the tail of the run.
+
+    ``none``: d_st keeps one sign (under 10% or over 90% positive); ``strong``: its lag-1
+    auto-correlation is below -2 / sqrt(n) (the white-noise 95% band); ``weak`` otherwise;
+    ``too_short``: fewer than 4 logged iterations in the tail.
+    """
+    d = np.asarray(d_st, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    tail = d[int(burn_in * d.size):]
+    n = tail.size
+    if n < 4:
+        return {"label": "too_short", "n": int(n)}
+    rho1 = float(autocorr(tail, 1)[1])
+    threshold = -2.0 / math.sqrt(n)
+    positive = float(np.mean(tail > 0))
+    if positive < 0.1 or positive > 0.9:
+        label = "none"
+    elif rho1 < threshold:
+        label = "strong"
+    else:
+        label = "weak"
+    return {"label": label, "acf_lag1": rho1, "threshold": threshold, "fraction_positive": positive,
+            "mean": float(tail.mean()), "std": float(tail.std(ddof=1)), "n": int(n),
+            "sign_changes": float(np.mean(np.sign(tail[1:]) != np.sign(tail[:-1])))}
+
+
+def summarise(d_st: np.ndarray, r_t: np.ndarray, burn_in: float = 0.5, max_lag: int = 20) -> dict:
+    """The oscillation label plus the tail's auto- and cross-correlations of d_st and r_t."""
+    lag = min(max_lag, max(1, d_st.size - 1))
+    tail = slice(int(burn_in * d_st.size), None)
+    return {
+        **oscillation(d_st, burn_in),
+        "burn_in": burn_in,
+        "iterations": int(d_st.size),
+        "r_t_tail_mean": float(np.nanmean(r_t[tail])) if np.isfinite(r_t[tail]).any() else float("nan"),
+        "acf_d_st": autocorr(d_st[tail], lag).tolist(),
+        "acf_r_t": autocorr(r_t[tail], lag).tolist(),
+        "xcorr_lags": crosscorr(d_st[tail], r_t[tail], lag)[0].tolist(),
+        "xcorr_d_st_r_t": crosscorr(d_st[tail], r_t[tail], lag)[1].tolist(),
+    }
+
+
+def learning_history(path: str | Path, d_col: str = "d_st", r_col: str = "r_t") -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``d_col`` and ``r_col`` of a history.csv (a cell that is not a number: NaN).
+
+    A missing file is a DataError, a missing column a ConfigError (one line each).
+    """
+    from ebmlab.errors import ConfigError
+    from ebmlab.io import require_file
+    path = require_file(path, "train the run first")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh), [])
+    for col in (d_col, r_col):
+        if col not in header:
+            raise ConfigError(f"{path}: no column {col!r} (columns: {', '.join(header)})")
+
+    def num(v):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    return np.array([num(r[d_col]) for r in rows]), np.array([num(r[r_col]) for r in rows])

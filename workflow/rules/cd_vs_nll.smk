@@ -6,63 +6,49 @@
 #   snakemake cd_vs_nll --cores 2 --config profile=fast        # the evidence: 2 CPU cores (a GPU if present)
 
 if "cd_vs_nll" in config:
-    from snakemake.exceptions import WorkflowError
+    from ebmlab.studies.cd_vs_nll.jobs import regime_labels
 
-    from ebmlab.cd_vs_nll import CDvsNLLStudy
-    from ebmlab.config import from_dict, to_dict
-    from ebmlab.errors import ConfigError
-
-    try:
-        CDN = from_dict(CDvsNLLStudy, config["cd_vs_nll"], "cd_vs_nll")
-    except ConfigError as err:
-        raise WorkflowError(f"{PARAMS}: {err}")
-    CDN_RES = study_resources("cd_vs_nll")
-    CDN_GPU = {"gpus": CDN_RES["gpus"], "slurm_extra": "--gres=gpu:1"} if CDN_RES["gpus"] else {}
+    CDN_REGIMES = regime_labels(config["cd_vs_nll"])
+    CDN_THREADS = config["cd_vs_nll"].get("threads", 1)
     CDN_DIR = f"{RESULTS}/cd_vs_nll"
-    CDN_REGIMES = list(CDN.regimes)
-    CDN_FIGS = [f"{FIGURES}/cd_vs_nll_{name}.png" for name in ("fig3", "fig4", "fig5", "samples")]
-
-    # one regime's slice of the params (shared settings + its own regime), as a JSON argument
-    cdn_run_config = lambda regime: as_json(to_dict(CDN.run(regime)))  # noqa: E731
+    CDN_FIGS = [f"{FIGURES}/cd_vs_nll/cd_vs_nll_{name}.png" for name in ("fig3", "fig4", "fig5", "samples")]
 
     wildcard_constraints:
         cdn_regime="|".join(CDN_REGIMES),
 
+    # one digit classifier for the study; it reads no sampler or regime, so their edits keep it
     rule cd_vs_nll_classifier:
         output:
             f"{CDN_DIR}/classifier.pt",
         params:
-            cfg=cdn_run_config(CDN_REGIMES[0]),
+            cfg=job_config("cd_vs_nll", "cd_vs_nll", "classifier"),
         log:
-            f"{LOGS}/cd_vs_nll/classifier.log",
-        threads: CDN.threads
+            log_of("cd_vs_nll", "classifier"),
+        threads: CDN_THREADS
         resources:
-            mem_mb=CDN_RES["mem_mb"],
-            runtime=CDN_RES["runtime"],
-            **CDN_GPU,
+            **job_resources("cd_vs_nll", gpu=False),
         conda:
             ENV
         shell:
-            "python -m ebmlab.cd_vs_nll classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
 
     rule cd_vs_nll_train:
         output:
             model=f"{CDN_DIR}/{{cdn_regime}}/model.pt",
             history=f"{CDN_DIR}/{{cdn_regime}}/history.csv",
         params:
-            cfg=lambda wildcards: cdn_run_config(wildcards.cdn_regime),
+            cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "train", wildcards.cdn_regime),
             out=lambda wildcards, output: str(Path(output.model).parent),
         log:
-            f"{LOGS}/cd_vs_nll/{{cdn_regime}}/train.log",
-        threads: CDN.threads
+            log_of("cd_vs_nll", "{cdn_regime}/train"),
+        threads: CDN_THREADS
         resources:
-            mem_mb=CDN_RES["mem_mb"],
-            runtime=CDN_RES["runtime"],
-            **CDN_GPU,
+            **job_resources("cd_vs_nll", gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.cd_vs_nll train --config {params.cfg:q} --out {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll train --config {params.cfg:q} --job {wildcards.cdn_regime} "
+            "--out {params.out} > {log} 2>&1"
 
     rule cd_vs_nll_evaluate:
         input:
@@ -72,20 +58,18 @@ if "cd_vs_nll" in config:
             metrics=f"{CDN_DIR}/{{cdn_regime}}/metrics.json",
             chains=f"{CDN_DIR}/{{cdn_regime}}/chains.npz",
         params:
-            cfg=lambda wildcards: cdn_run_config(wildcards.cdn_regime),
+            cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "evaluate", wildcards.cdn_regime),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
         log:
-            f"{LOGS}/cd_vs_nll/{{cdn_regime}}/evaluate.log",
-        threads: CDN.threads
+            log_of("cd_vs_nll", "{cdn_regime}/evaluate"),
+        threads: CDN_THREADS
         resources:
-            mem_mb=CDN_RES["mem_mb"],
-            runtime=CDN_RES["runtime"],
-            **CDN_GPU,
+            **job_resources("cd_vs_nll", gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.cd_vs_nll evaluate --config {params.cfg:q} --out {params.out} "
-            "--classifier {input.classifier} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll evaluate --config {params.cfg:q} --job {wildcards.cdn_regime} "
+            "--out {params.out} --classifier {input.classifier} > {log} 2>&1"
 
     rule cd_vs_nll_figures:
         input:
@@ -96,11 +80,12 @@ if "cd_vs_nll" in config:
             runs=[f"{CDN_DIR}/{r}" for r in CDN_REGIMES],
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
-            f"{LOGS}/cd_vs_nll/figures.log",
+            log_of("cd_vs_nll", "figures"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.cd_vs_nll figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
 
     rule cd_vs_nll_table:
         input:
@@ -113,11 +98,12 @@ if "cd_vs_nll" in config:
             runs=[f"{CDN_DIR}/{r}" for r in CDN_REGIMES],
             profile=PROFILE,
         log:
-            f"{LOGS}/cd_vs_nll/table.log",
+            log_of("cd_vs_nll", "table"),
+        localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.cd_vs_nll table --runs {params.runs} --profile {params.profile} "
+            "python -m ebmlab.studies.cd_vs_nll table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --claims {output.claims} --metrics {output.metrics} > {log} 2>&1"
 
     CDN_TARGETS = [
@@ -126,6 +112,7 @@ if "cd_vs_nll" in config:
         *[f"{FIGURES}/nijkamp/cd_vs_nll/{r}.png" for r in CDN_REGIMES],
     ]
 
+    # the study's named target (`snakemake cd_vs_nll --config profile=fast`): tables, figures, diagnostics
     rule cd_vs_nll:
         input:
             CDN_TARGETS,

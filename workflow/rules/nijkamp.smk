@@ -2,7 +2,7 @@
 # every run folder results/<profile>/<study>/<run>/ whose history.csv logs d_st and r_t gets
 #   <FIGURES>/nijkamp/<study>/<run>.png and <REPORTS>/metrics/nijkamp/<study>/<run>.json
 # (<run> may contain '/', e.g. table4_1/mnist/langevin). Request the figure to get it; the
-# studies below add theirs to the default target.
+# studies below add theirs to the default target. No params section: nothing to cut.
 
 
 rule nijkamp_diagnostics:
@@ -15,12 +15,13 @@ rule nijkamp_diagnostics:
         nj_study="[^/]+",
         nj_run=".+",
     log:
-        f"{LOGS}/nijkamp/{{nj_study}}/{{nj_run}}.log",
+        log_of("nijkamp", "{nj_study}/{nj_run}"),
+    localrule: True
     conda:
         ENV
     shell:
-        "python -m ebmlab.nijkamp --history {input} --figure {output.figure} --metrics {output.metrics} "
-        "--title '{wildcards.nj_study}/{wildcards.nj_run}' > {log} 2>&1"
+        "python -m ebmlab.studies.nijkamp diagnose --history {input} --figure {output.figure} "
+        "--metrics {output.metrics} --title '{wildcards.nj_study}/{wildcards.nj_run}' > {log} 2>&1"
 
 
 # every image training run of the other studies gets its diagnostics figure too

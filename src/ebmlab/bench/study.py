@@ -306,7 +306,7 @@ def read_study(study: str, params: dict, source: str) -> StudyBench:
                           "jem", main, mala, mala_note, _engine(sec, section), int(sec.get("threads", 4)),
                           int(sec.get("seed", 1)), notes)
     if study == "cd_vs_nll":
-        from ebmlab.cd_vs_nll import GagnonTrainConfig, Regime
+        from ebmlab.studies.cd_vs_nll.config import GagnonTrainConfig, Regime
         sec = _section(params, "cd_vs_nll", source)
         data = _data(sec.get("data"), "cd_vs_nll.data")
         main = _build_sampler(sec.get("sampler") or _CDN_SAMPLER, "cd_vs_nll.sampler")

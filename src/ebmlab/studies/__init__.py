@@ -9,7 +9,7 @@ SECTIONS = {
     "table4_1": "ebmlab.studies.table4_1.config:Table41Study",
     "jem": "ebmlab.studies.jem.config:JEMStudy",
     "jem_mnist": "ebmlab.studies.jem.config:JEMStudy",
-    "cd_vs_nll": "ebmlab.cd_vs_nll:CDvsNLLStudy",
+    "cd_vs_nll": "ebmlab.studies.cd_vs_nll.config:CDvsNLLStudy",
     "stanley": "ebmlab.stanley:StanleyStudy",
 }
 

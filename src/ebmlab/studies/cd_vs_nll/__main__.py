@@ -1,0 +1,75 @@
+"""``python -m ebmlab.studies.cd_vs_nll``: regimes, classifier, train, evaluate, figures, table (see the package
+docstring)."""
+
+from pathlib import Path
+
+from ebmlab.studies import base
+from ebmlab.studies.cd_vs_nll import __doc__ as DOC
+from ebmlab.studies.cd_vs_nll.jobs import JOBS, STUDY
+
+#: the whole study (``regimes`` checks all of it), without --job
+WHOLE_STUDY = (
+    (("--params",), dict(help="profile file, e.g. params/smoke.yaml")),
+    (("--section",), dict(help="section of --params to use, e.g. cd_vs_nll")),
+    (("--config",), dict(help="the whole study as an inline YAML/JSON mapping")),
+    (("--set",), dict(action="append", default=[], metavar="KEY=VALUE", help="override one value (repeatable)")),
+)
+CLASSIFIER = (("--classifier",), dict(help="digit classifier weights (features and labels)"))
+
+
+def _regimes(args):
+    from ebmlab.cli import raw_config
+    from ebmlab.config import from_dict
+    from ebmlab.studies.cd_vs_nll.config import CDvsNLLStudy
+    from ebmlab.studies.cd_vs_nll.run import check_study
+    print("\n".join(check_study(from_dict(CDvsNLLStudy, raw_config(args)))))
+
+
+def _classifier(args):
+    from ebmlab.studies.cd_vs_nll.run import classifier
+    classifier(base.load_job(args, JOBS["classifier"], STUDY), args.out)
+
+
+def _train(args):
+    from ebmlab.studies.cd_vs_nll.run import train
+    train(base.load_job(args, JOBS["train"], STUDY), Path(args.out))
+
+
+def _evaluate(args):
+    from ebmlab.studies.cd_vs_nll.run import evaluate
+    evaluate(base.load_job(args, JOBS["evaluate"], STUDY), Path(args.out), args.classifier)
+
+
+def _figures(args):
+    from ebmlab.studies.cd_vs_nll.figures import write_figures
+    write_figures(args.runs, args.out_dir)
+
+
+def _table(args):
+    from ebmlab.studies.cd_vs_nll.claims import TABLE_COLUMNS, claims, metrics_summary, table_rows
+    from ebmlab.studies.cd_vs_nll.figures import read_regimes
+    runs = read_regimes(args.runs)
+    rows = table_rows(runs, args.profile)
+    claim_rows = claims({regime: m for regime, (_, m) in runs.items()}, args.profile)
+    base.write_table(args.csv, rows, TABLE_COLUMNS, args.metrics, metrics_summary(rows, claim_rows))
+    base.write_claims(args.claims, claim_rows)
+
+
+COMMANDS = {
+    "regimes": base.Command(_regimes, "validate the whole study and list its regimes (for scripts)",
+                            args=WHOLE_STUDY),
+    "classifier": base.Command(_classifier, "train the digit classifier on the training split", job=True,
+                               args=((("--out",), dict(required=True, help="the classifier's weights file")),)),
+    "train": base.Command(_train, "train one regime (Algorithm 7 with the regime's settings)", job=True,
+                          args=(base.OUT,)),
+    "evaluate": base.Command(_evaluate, "AIS NLL, coverage, Frechet distance, stay fraction, figure chains",
+                             job=True, args=(base.OUT, CLASSIFIER)),
+    "figures": base.Command(_figures, "Figs 3-5 analogues, samples and class histograms",
+                            args=(base.RUNS, base.OUT_DIR)),
+    "table": base.Command(_table, "regime x metric table and one verdict per claim",
+                          args=(*base.TABLE_ARGS, (("--claims",), dict(required=True, help="the claims table (CSV)")))),
+}
+main = base.main_for("python -m ebmlab.studies.cd_vs_nll", DOC.split("\n\n")[0], COMMANDS)
+
+if __name__ == "__main__":
+    raise SystemExit(main())
