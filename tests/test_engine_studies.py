@@ -111,7 +111,7 @@ def test_no_profile_uses_bf16_by_default(profile):
 def test_image_studies_default_to_the_fp32_engine():
     from ebmlab.studies.cd_vs_nll.config import CDvsNLLStudy
     from ebmlab.studies.jem.config import JEMStudy
-    from ebmlab.stanley import ImagesStudy
+    from ebmlab.studies.stanley.config import ImagesStudy
     from ebmlab.studies.table4_1.config import Table41Study
     for cls in (Table41Study, JEMStudy, CDvsNLLStudy, ImagesStudy):
         eng = cls.__dataclass_fields__["engine"].default_factory()

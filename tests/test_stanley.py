@@ -3,6 +3,8 @@ ConvNet, segmented training, scoring columns, inpainting and bad input."""
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,7 +16,11 @@ from ebmlab.data.rings import RingsConfig, rings
 from ebmlab.metrics.distance import energy_distance, mmd_rbf
 from ebmlab.models import build_model
 from ebmlab.samplers import stanley_gamma
-from ebmlab.stanley import ImagesStudy, StanleyStudy, curve_rows, inpaint, inpaint_mask, main
+from ebmlab.studies.stanley.__main__ import main
+from ebmlab.studies.stanley.claims import curve_rows
+from ebmlab.studies.stanley.config import ImagesStudy, StanleyStudy
+from ebmlab.studies.stanley.jobs import JOBS
+from ebmlab.studies.stanley.run import inpaint, inpaint_mask
 
 
 def quadratic(scale):
@@ -146,13 +152,23 @@ def run(*argv):
     return main([str(a) for a in argv])
 
 
+def curve_cfg(study, label):
+    """A curve's job slice as the rule passes it (``study``: the images part of the section)."""
+    return json.dumps(JOBS["segment"].slice({"images": study}, label))
+
+
+def params_file(tmp_path, images):
+    p = tmp_path / "params.yaml"
+    p.write_text(json.dumps({"stanley": {"rings": None, "images": images}}))
+    return p
+
+
 def test_segments_reach_the_state_of_one_uninterrupted_run(tmp_path):
-    cfg = json.dumps(TINY)
-    base = ["--config", cfg, "--dataset", "cifar10", "--sampler", "stanley"]
+    base = ["--config", curve_cfg(TINY, "cifar10/stanley"), "--job", "cifar10/stanley"]
     assert run("segment", *base, "--until", 3, "--out", tmp_path / "a3.pt") == 0
     assert run("segment", *base, "--until", 6, "--previous", tmp_path / "a3.pt", "--out", tmp_path / "a6.pt") == 0
     one = dict(TINY, datasets={"cifar10": dict(TINY["datasets"]["cifar10"], eval_every=6)})
-    assert run("segment", "--config", json.dumps(one), "--dataset", "cifar10", "--sampler", "stanley",
+    assert run("segment", "--config", curve_cfg(one, "cifar10/stanley"), "--job", "cifar10/stanley",
                "--until", 6, "--out", tmp_path / "b6.pt") == 0
     a = torch.load(tmp_path / "a6.pt", weights_only=False)["trainer"]["model"]
     b = torch.load(tmp_path / "b6.pt", weights_only=False)["trainer"]["model"]
@@ -161,8 +177,8 @@ def test_segments_reach_the_state_of_one_uninterrupted_run(tmp_path):
 
 
 def test_every_curve_point_is_scored_with_the_same_chains(tmp_path):
-    cfg = json.dumps(TINY)
-    base = ["--config", cfg, "--dataset", "cifar10", "--sampler", "langevin"]
+    # the whole study through --params: training and scoring slices cut from it agree on the checkpoint
+    base = ["--params", params_file(tmp_path, TINY), "--section", "stanley", "--job", "cifar10/langevin"]
     assert run("segment", *base, "--until", 3, "--out", tmp_path / "3.pt") == 0
     for name in ("p1.json", "p2.json"):
         assert run("fid", *base, "--checkpoint", tmp_path / "3.pt", "--ref-dir", tmp_path / "ref",
@@ -194,13 +210,16 @@ def test_inpainting_moves_only_masked_pixels():
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--dataset", "svhn", "--sampler", "stanley", "--until", "3"], "unknown data set 'svhn'"),
-    (["--dataset", "cifar10", "--sampler", "nuts", "--until", "3"], "unknown sampler 'nuts' for cifar10"),
-    (["--dataset", "cifar10", "--sampler", "stanley", "--until", "4"], "--until 4 is not a checkpoint"),
-    (["--dataset", "cifar10", "--sampler", "stanley", "--until", "6"], "--previous is needed exactly"),
+    (["--job", "svhn/stanley", "--until", "3"], "unknown data set 'svhn'"),
+    (["--job", "cifar10/nuts", "--until", "3"], "unknown sampler 'nuts' for cifar10"),
+    (["--job", "cifar10/stanley", "--until", "4"], "--until 4 is not a checkpoint"),
+    (["--job", "cifar10/stanley", "--until", "6"], "--previous is needed exactly"),
+    (["--job", "cifar10", "--until", "3"], "--job takes <dataset>/<sampler>"),
+    (["--until", "3"], "--job is required"),
 ])
 def test_bad_jobs_stop_with_one_line(tmp_path, capsys, extra, message):
-    assert run("segment", "--config", json.dumps(TINY), *extra, "--out", tmp_path / "x.pt") == 2
+    p = params_file(tmp_path, TINY)
+    assert run("segment", "--params", p, "--section", "stanley", *extra, "--out", tmp_path / "x.pt") == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "x.pt").exists()
@@ -236,3 +255,37 @@ def test_radial_w1_measures_the_ring_radii():
     assert radial_w1(x, 1.5 * x) == pytest.approx(0.5 * float(x.norm(dim=1).mean()), rel=1e-3)
     rot = torch.stack([-x[:, 1], x[:, 0]], dim=1)            # rotations keep the radii
     assert radial_w1(x, rot) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_slice_names_the_job_it_was_cut_for(tmp_path, capsys):
+    cfg = curve_cfg(TINY, "cifar10/stanley")
+    assert run("segment", "--config", cfg, "--job", "cifar10/langevin", "--until", 3, "--out", tmp_path / "x.pt") == 2
+    assert "does not match the configuration's label 'cifar10/stanley'" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_jobs_table_imports_no_torch():
+    code = "import ebmlab.studies.stanley.jobs, sys; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_job_slices_hold_only_what_the_job_reads():
+    study = {"rings": {"iterations": 5, "samplers": {"stanley": {"name": "stanley"}, "langevin": {"name": "langevin"}}},
+             "images": {**TINY, "datasets": {"cifar10": {**TINY["datasets"]["cifar10"], "samplers": ["stanley"]}}}}
+    for kind in ("reference", "classifier"):
+        cut = JOBS[kind].slice(study, "cifar10")
+        assert not {"samplers", "sampler", "train", "model", "inpainting", "datasets"} & set(cut), kind
+    assert set(JOBS["reference"].slice(study, "cifar10")["fid"]) == {"reference_n"}
+    assert JOBS["classifier"].slice(study, "cifar10")["data"] == TINY["datasets"]["cifar10"]["data"]
+    seg = JOBS["segment"].slice(study, "cifar10/stanley")
+    assert "fid" not in seg and not {"metrics", "samplers"} & set(seg["entry"])   # scoring edits re-run no training
+    assert seg["sampler"] == TINY["samplers"]["stanley"] and "samplers" not in seg
+    assert "fid" in JOBS["fid"].slice(study, "cifar10/stanley")
+    ring = JOBS["rings"].slice(study, "langevin")
+    assert ring["sampler"] == {"name": "langevin"} and "samplers" not in ring
+    ip = JOBS["inpaint"].slice({"images": TINY}, None)
+    assert set(ip["samplers"]) == {"stanley", "langevin"} and "fid" not in ip
+    with pytest.raises(ConfigError, match="inpainting.samplers: no 'langevin' curve on cifar10"):
+        JOBS["inpaint"].slice(study, None)
+    with pytest.raises(ConfigError, match="stanley.rings is null"):
+        JOBS["rings"].slice({"rings": None}, "stanley")

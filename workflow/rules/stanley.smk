@@ -2,29 +2,28 @@
 # inpainting (Fig 6). Image curves train in segments (one job per eval_every iterations,
 # each resuming the previous checkpoint) and every checkpoint is scored by its own job,
 # so curves grow while training goes on and a cluster scores points in parallel.
+# Job slices come from ebmlab.studies.stanley.jobs (torch-free); curve jobs are labelled
+# <dataset>/<sampler>, e.g. --job mnist/langevin.
 #
 #   snakemake stanley --cores all --config profile=smoke          # every STANLEY target
 #   snakemake reports/stanley_fid_curves.csv --cores all          # paper profile curves
 
 if "stanley" in config:
-    from snakemake.exceptions import WorkflowError
+    from ebmlab.studies.stanley import jobs as stn_jobs
 
-    from ebmlab.config import from_dict, to_dict
-
-    from ebmlab.errors import ConfigError
-    from ebmlab.stanley import StanleyStudy
-
-    try:
-        STN = from_dict(StanleyStudy, config["stanley"], "stanley")
-    except ConfigError as err:
-        raise WorkflowError(f"{PARAMS}: {err}")
-    STN_RES = study_resources("stanley")
-    STN_GPU = {"gpus": STN_RES["gpus"], "slurm_extra": "--gres=gpu:1"} if STN_RES["gpus"] else {}
+    STN = config["stanley"]
+    for stn_part in ("rings", "images"):
+        # the rules need the run tables themselves (defaults apply to hand runs only)
+        if stn_part not in STN:
+            raise WorkflowError(f"{PARAMS}: stanley.{stn_part}: give the section, or null for none")
     STN_DIR = f"{RESULTS}/stanley"
     STN_TARGETS = []
 
-    if STN.rings is not None:
-        STN_RINGS = list(STN.rings.samplers)
+    if STN["rings"] is not None:
+        STN_RINGS = stn_jobs.rings_labels(STN)
+        if not STN_RINGS:
+            raise WorkflowError(f"{PARAMS}: stanley.rings.samplers: name at least one sampler")
+        STN_RINGS_THREADS = STN["rings"].get("threads", 1)
 
         wildcard_constraints:
             stn_ring="|".join(STN_RINGS),
@@ -34,75 +33,79 @@ if "stanley" in config:
                 metrics=f"{STN_DIR}/rings/{{stn_ring}}/metrics.json",
                 model=f"{STN_DIR}/rings/{{stn_ring}}/model.pt",
             params:
-                cfg=lambda wildcards: as_json(to_dict(STN.rings.run(wildcards.stn_ring))),
+                cfg=lambda wildcards: job_config("stanley", "stanley", "rings", wildcards.stn_ring),
                 out=lambda wildcards, output: str(Path(output.metrics).parent),
             log:
-                f"{LOGS}/stanley/rings_{{stn_ring}}.log",
-            threads: STN.rings.threads
+                log_of("stanley", "rings_{stn_ring}"),
+            threads: STN_RINGS_THREADS
             resources:
-                mem_mb=STN_RES["mem_mb"],
-                runtime=STN_RES["runtime"],
+                # the toy runs on CPU (device: cpu in every profile): a GPU only when asked for
+                **job_resources("stanley", gpu=STN["rings"].get("device", "cpu") != "cpu"),
             conda:
                 ENV
             shell:
-                "python -m ebmlab.stanley rings --config {params.cfg:q} --out {params.out} > {log} 2>&1"
+                "python -m ebmlab.studies.stanley rings --config {params.cfg:q} --job {wildcards.stn_ring} "
+                "--out {params.out} > {log} 2>&1"
 
         rule stanley_rings_figure:
             input:
                 expand(f"{STN_DIR}/rings/{{r}}/metrics.json", r=STN_RINGS),
             output:
-                figure=f"{FIGURES}/stanley_rings.png",
-                distance=f"{FIGURES}/stanley_rings_distance.png",
+                figure=f"{FIGURES}/stanley/stanley_rings.png",
+                distance=f"{FIGURES}/stanley/stanley_rings_distance.png",
                 csv=f"{REPORTS}/stanley_rings_distance.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
             params:
                 runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
                 profile=PROFILE,
             log:
-                f"{LOGS}/stanley/rings_figure.log",
+                log_of("stanley", "rings_figure"),
+            localrule: True
             conda:
                 ENV
             shell:
-                "python -m ebmlab.stanley rings-figure --runs {params.runs} --profile {params.profile} "
+                "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --profile {params.profile} "
                 "--figure {output.figure} --distance-figure {output.distance} --csv {output.csv} "
                 "--metrics {output.metrics} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv]
 
-    if STN.images is not None:
-        IMG = STN.images
-        STN_CLASSIFIER = {ds: [f"{STN_DIR}/classifier/{ds}.pt"] if "classifier" in e.metrics else []
-                          for ds, e in IMG.datasets.items()}
+    if STN["images"] is not None:
+        IMG = STN["images"]
+        STN_DATASETS = stn_jobs.dataset_labels(STN)
+        if not STN_DATASETS or not IMG.get("samplers"):
+            raise WorkflowError(f"{PARAMS}: stanley.images: name its datasets and samplers")
+        STN_IMG_THREADS = IMG.get("threads", 1)
+        STN_CLASSIFIER = {ds: [f"{STN_DIR}/classifier/{ds}.pt"] if "classifier" in stn_jobs.metrics_of(IMG, ds)
+                          else [] for ds in STN_DATASETS}
         STN_POINTS = [f"{STN_DIR}/{ds}/{s}/fid/{it}.json"
-                      for ds, s in IMG.curves() for it in IMG.datasets[ds].points()]
+                      for ds in STN_DATASETS for s in stn_jobs.samplers_of(IMG, ds)
+                      for it in stn_jobs.points(IMG, ds)]
 
-        # final checkpoint of a curve; one curve's job slice
-        stn_final = lambda ds, s: f"{STN_DIR}/{ds}/{s}/ckpt/{IMG.datasets[ds].iterations}.pt"
-        stn_job = lambda wildcards: as_json(to_dict(IMG.job(wildcards.stn_ds, wildcards.stn_s)))
+        # final checkpoint of a curve; one curve's job label
+        stn_final = lambda ds, s: f"{STN_DIR}/{ds}/{s}/ckpt/{stn_jobs.points(IMG, ds)[-1]}.pt"
+        stn_curve = lambda wildcards: stn_jobs.curve_label(wildcards.stn_ds, wildcards.stn_s)
 
         wildcard_constraints:
-            stn_ds="|".join(IMG.datasets),
-            stn_s="|".join(IMG.samplers),
+            stn_ds="|".join(STN_DATASETS),
+            stn_s="|".join(IMG["samplers"]),
             stn_it=r"\d+",
 
         rule stanley_classifier:
             output:
                 f"{STN_DIR}/classifier/{{stn_ds}}.pt",
             params:
-                cfg=lambda wildcards: as_json({"data": to_dict(IMG.datasets[wildcards.stn_ds].data),
-                                               "classifier": to_dict(IMG.fid.classifier), "seed": IMG.seed,
-                                               "device": IMG.device, "threads": IMG.threads}),
+                cfg=lambda wildcards: job_config("stanley", "stanley", "classifier", wildcards.stn_ds),
             log:
-                f"{LOGS}/stanley/classifier_{{stn_ds}}.log",
-            threads: IMG.threads
+                log_of("stanley", "classifier_{stn_ds}"),
+            threads: STN_IMG_THREADS
             resources:
-                mem_mb=STN_RES["mem_mb"],
-                runtime=STN_RES["runtime"],
-                **STN_GPU,
+                **job_resources("stanley", gpu=False),
             conda:
                 ENV
             shell:
-                "python -m ebmlab.metrics.classifier train --config {params.cfg:q} --out {output} > {log} 2>&1"
+                "python -m ebmlab.studies.stanley classifier --config {params.cfg:q} --job {wildcards.stn_ds} "
+                "--out {output} > {log} 2>&1"
 
         rule stanley_reference:
             input:
@@ -110,45 +113,41 @@ if "stanley" in config:
             output:
                 f"{STN_DIR}/ref/{{stn_ds}}.json",
             params:
-                cfg=lambda wildcards: as_json(to_dict(IMG.job(wildcards.stn_ds,
-                                                              IMG.samplers_of(wildcards.stn_ds)[0]))),
+                cfg=lambda wildcards: job_config("stanley", "stanley", "reference", wildcards.stn_ds),
                 ref=lambda wildcards, output: str(Path(output[0]).parent),
                 classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
             log:
-                f"{LOGS}/stanley/ref_{{stn_ds}}.log",
-            threads: IMG.threads
+                log_of("stanley", "ref_{stn_ds}"),
+            threads: STN_IMG_THREADS
             resources:
-                mem_mb=STN_RES["mem_mb"],
-                runtime=STN_RES["runtime"],
-                **STN_GPU,
+                **job_resources("stanley", gpu=False),
             conda:
                 ENV
             shell:
-                "python -m ebmlab.stanley reference --config {params.cfg:q} --ref-dir {params.ref} "
-                "{params.classifier} > {log} 2>&1"
+                "python -m ebmlab.studies.stanley reference --config {params.cfg:q} --job {wildcards.stn_ds} "
+                "--ref-dir {params.ref} {params.classifier} > {log} 2>&1"
 
         rule stanley_segment:
             input:
-                previous=lambda wildcards: [] if int(wildcards.stn_it) <= IMG.datasets[wildcards.stn_ds].eval_every
+                previous=lambda wildcards: [] if int(wildcards.stn_it) <= stn_jobs.eval_every(IMG, wildcards.stn_ds)
                 else [f"{STN_DIR}/{wildcards.stn_ds}/{wildcards.stn_s}/ckpt/"
-                      f"{int(wildcards.stn_it) - IMG.datasets[wildcards.stn_ds].eval_every}.pt"],
+                      f"{int(wildcards.stn_it) - stn_jobs.eval_every(IMG, wildcards.stn_ds)}.pt"],
             output:
                 f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/ckpt/{{stn_it}}.pt",
             params:
-                cfg=stn_job,
+                cfg=lambda wildcards: job_config("stanley", "stanley", "segment", stn_curve(wildcards)),
+                job=stn_curve,
                 previous=lambda wildcards, input: f"--previous {input.previous}" if input.previous else "",
             log:
-                f"{LOGS}/stanley/{{stn_ds}}/{{stn_s}}/segment_{{stn_it}}.log",
-            threads: IMG.threads
+                log_of("stanley", "{stn_ds}/{stn_s}/segment_{stn_it}"),
+            threads: STN_IMG_THREADS
             resources:
-                mem_mb=STN_RES["mem_mb"],
-                runtime=STN_RES["runtime"],
-                **STN_GPU,
+                **job_resources("stanley", gpu=True),
             conda:
                 ENV
             shell:
-                "python -m ebmlab.stanley segment --config {params.cfg:q} --until {wildcards.stn_it} "
-                "{params.previous} --out {output} > {log} 2>&1"
+                "python -m ebmlab.studies.stanley segment --config {params.cfg:q} --job {params.job} "
+                "--until {wildcards.stn_it} {params.previous} --out {output} > {log} 2>&1"
 
         rule stanley_fid:
             input:
@@ -159,22 +158,21 @@ if "stanley" in config:
                 point=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/fid/{{stn_it}}.json",
                 samples=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/samples/{{stn_it}}.png",
             params:
-                cfg=stn_job,
+                cfg=lambda wildcards: job_config("stanley", "stanley", "fid", stn_curve(wildcards)),
+                job=stn_curve,
                 ref=lambda wildcards, input: str(Path(input.ref).parent),
                 classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
             log:
-                f"{LOGS}/stanley/{{stn_ds}}/{{stn_s}}/fid_{{stn_it}}.log",
-            threads: IMG.threads
+                log_of("stanley", "{stn_ds}/{stn_s}/fid_{stn_it}"),
+            threads: STN_IMG_THREADS
             resources:
-                mem_mb=STN_RES["mem_mb"],
-                runtime=STN_RES["runtime"],
-                **STN_GPU,
+                **job_resources("stanley", gpu=True),
             conda:
                 ENV
             shell:
-                "python -m ebmlab.stanley fid --config {params.cfg:q} --checkpoint {input.checkpoint} "
-                "--ref-dir {params.ref} {params.classifier} --out {output.point} --samples {output.samples} "
-                "> {log} 2>&1"
+                "python -m ebmlab.studies.stanley fid --config {params.cfg:q} --job {params.job} "
+                "--checkpoint {input.checkpoint} --ref-dir {params.ref} {params.classifier} --out {output.point} "
+                "--samples {output.samples} > {log} 2>&1"
 
         rule stanley_curves:
             input:
@@ -182,44 +180,45 @@ if "stanley" in config:
             output:
                 csv=f"{REPORTS}/stanley_fid_curves.csv",
                 metrics=f"{REPORTS}/metrics/stanley_fid_curves.json",
-                figures=[f"{FIGURES}/stanley_fid_{ds}.png" for ds in IMG.datasets],
+                figures=[f"{FIGURES}/stanley/stanley_fid_{ds}.png" for ds in STN_DATASETS],
             params:
+                out=lambda wildcards, output: str(Path(output.figures[0]).parent),
                 profile=PROFILE,
-                out=lambda wildcards, output: str(Path(output.csv).parent / "figures"),
             log:
-                f"{LOGS}/stanley/curves.log",
+                log_of("stanley", "curves"),
+            localrule: True
             conda:
                 ENV
             shell:
-                "python -m ebmlab.stanley curves --points {input} --profile {params.profile} --csv {output.csv} "
+                "python -m ebmlab.studies.stanley curves --points {input} --profile {params.profile} --csv {output.csv} "
                 "--metrics {output.metrics} --out-dir {params.out} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_curves.output.csv, *rules.stanley_curves.output.figures]
 
-        if IMG.inpainting is not None:
-            STN_IP = IMG.inpainting
+        if IMG.get("inpainting", {}) is not None:
+            # the job's own slice names the data set and curves (the study's defaults included)
+            STN_IP = json.loads(job_config("stanley", "stanley", "inpaint"))
+            STN_IP_CKPTS = {s: stn_final(STN_IP["dataset"], s) for s in STN_IP["samplers"]}
 
             rule stanley_inpainting:
                 input:
-                    [stn_final(STN_IP.dataset, s) for s in STN_IP.samplers],
+                    list(STN_IP_CKPTS.values()),
                 output:
-                    figure=f"{FIGURES}/stanley_inpainting.png",
+                    figure=f"{FIGURES}/stanley/stanley_inpainting.png",
                     csv=f"{REPORTS}/stanley_inpainting.csv",
                 params:
-                    cfg=as_json(to_dict(IMG.inpaint_job())),
-                    ckpts=" ".join(f"--checkpoint {s}={stn_final(STN_IP.dataset, s)}" for s in STN_IP.samplers),
+                    cfg=job_config("stanley", "stanley", "inpaint"),
+                    ckpts=" ".join(f"--checkpoint {s}={p}" for s, p in STN_IP_CKPTS.items()),
                     profile=PROFILE,
                 log:
-                    f"{LOGS}/stanley/inpainting.log",
-                threads: IMG.threads
+                    log_of("stanley", "inpainting"),
+                threads: STN_IMG_THREADS
                 resources:
-                    mem_mb=STN_RES["mem_mb"],
-                    runtime=STN_RES["runtime"],
-                    **STN_GPU,
+                    **job_resources("stanley", gpu=True),
                 conda:
                     ENV
                 shell:
-                    "python -m ebmlab.stanley inpaint --config {params.cfg:q} {params.ckpts} "
+                    "python -m ebmlab.studies.stanley inpaint --config {params.cfg:q} {params.ckpts} "
                     "--figure {output.figure} --csv {output.csv} --profile {params.profile} > {log} 2>&1"
 
             STN_TARGETS += [rules.stanley_inpainting.output.figure]

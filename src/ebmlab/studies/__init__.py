@@ -10,7 +10,7 @@ SECTIONS = {
     "jem": "ebmlab.studies.jem.config:JEMStudy",
     "jem_mnist": "ebmlab.studies.jem.config:JEMStudy",
     "cd_vs_nll": "ebmlab.studies.cd_vs_nll.config:CDvsNLLStudy",
-    "stanley": "ebmlab.stanley:StanleyStudy",
+    "stanley": "ebmlab.studies.stanley.config:StanleyStudy",
 }
 
 #: every study package (nijkamp has no params section: it reads other studies' histories)

@@ -1,4 +1,4 @@
-"""STANLEY Figs 1, 4-6 (PNG, headless).
+"""STANLEY Figs 1, 4-6 (PNG, headless), and the steps that read the jobs' outputs for them.
 
 * stanley_rings: generated rings samples every ``plot_every`` iterations, one row per
   sampler (STANLEY on top, Langevin below, as the paper's Fig 1), true samples first;
@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
-from ebmlab.io import atomic_savefig
-from ebmlab.plotting import plt  # Agg backend, set there
+from ebmlab.plotting import plt, save  # Agg backend, set there
+from ebmlab.studies.base import RunFolder
 
 COLORS = {"STANLEY": "tab:red", "Langevin": "tab:blue", "MH": "tab:green", "HMC": "tab:purple",
           "GD (no noise)": "tab:gray", "stanley": "tab:red", "langevin": "tab:blue"}
@@ -26,6 +27,17 @@ SCORE_COLUMNS = [("fid", "FID (Inception)"),
 
 def _order(label: str) -> int:
     return 0 if label.lower() == "stanley" else 1 if label.lower() == "langevin" else 2
+
+
+def read_rings_runs(run_dirs: list[str]) -> list[dict]:
+    """Each rings run's metrics, Fig 1 snapshots (iteration -> points) and true sample."""
+    runs = []
+    for d in run_dirs:
+        folder = RunFolder(d, "run 'rings' first")
+        snaps = {int(p.stem): torch.load(p, weights_only=False)["x"] for p in sorted(Path(d).glob("snapshots/*.pt"))}
+        truth = torch.tensor(json.loads((Path(d) / "truth.json").read_text())["x"])
+        runs.append({"metrics": folder.metrics, "snapshots": snaps, "truth": truth})
+    return runs
 
 
 def rings_figure(runs: list[dict], path: Path) -> None:
@@ -55,8 +67,7 @@ def rings_figure(runs: list[dict], path: Path) -> None:
             ax.set_yticks([])
             ax.set_aspect("equal")
     fig.tight_layout()
-    atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def rings_distance_figure(runs: list[dict], path: Path) -> None:
@@ -78,8 +89,7 @@ def rings_distance_figure(runs: list[dict], path: Path) -> None:
         ax.set_yscale("log")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _num(v):
@@ -109,8 +119,7 @@ def curve_figures(rows: list[dict], out_dir: Path, profile: str) -> list[Path]:
         ax.set_title(f"{data} ({profile} profile)", fontsize=9)
         fig.tight_layout()
         path = out_dir / f"stanley_fid_{ds}.png"
-        atomic_savefig(fig, path, dpi=110)
-        plt.close(fig)
+        save(fig, path)
         paths.append(path)
     return paths
 
@@ -140,5 +149,4 @@ def inpainting_figure(x: torch.Tensor, mask: torch.Tensor, filled: dict, path: P
         axrow[0].set_ylabel(name.replace(" (", "\n("), fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

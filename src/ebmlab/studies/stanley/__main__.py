@@ -1,0 +1,107 @@
+"""``python -m ebmlab.studies.stanley``: the rings, curve and inpainting jobs and their reports."""
+
+from pathlib import Path
+
+from ebmlab.errors import ConfigError
+from ebmlab.studies import base
+from ebmlab.studies.stanley import __doc__ as DOC
+from ebmlab.studies.stanley.jobs import JOBS, STUDY
+
+
+def _rings(args):
+    from ebmlab.studies.stanley.run import rings_run
+    rings_run(base.load_job(args, JOBS["rings"], STUDY), Path(args.out))
+
+
+def _rings_figure(args):
+    from ebmlab.studies.stanley.claims import RINGS_COLUMNS, rings_rows, rings_summary
+    from ebmlab.studies.stanley.figures import read_rings_runs, rings_distance_figure, rings_figure
+    runs = read_rings_runs(args.runs)
+    metrics = [r["metrics"] for r in runs]
+    base.write_table(args.csv, rings_rows(metrics, args.profile), RINGS_COLUMNS, args.metrics,
+                     rings_summary(metrics))
+    rings_figure(runs, Path(args.figure))
+    rings_distance_figure(runs, Path(args.distance_figure))
+
+
+def _classifier(args):
+    import torch
+
+    from ebmlab.cli import resolve_device
+    from ebmlab.metrics.classifier import train_classifier
+    job = base.load_job(args, JOBS["classifier"], STUDY)
+    torch.set_num_threads(job.threads)
+    m = train_classifier(job.data, args.out, device=resolve_device(job.device), seed=job.seed, config=job.classifier)
+    print(f"{args.out}: hold-out accuracy {m['holdout_accuracy']:.4f} on {m['n_holdout']} images")
+
+
+def _reference(args):
+    from ebmlab.studies.stanley.run import reference
+    reference(base.load_job(args, JOBS["reference"], STUDY), args.ref_dir, args.classifier)
+
+
+def _segment(args):
+    from ebmlab.studies.stanley.run import segment
+    job = base.load_job(args, JOBS["segment"], STUDY)
+    segment(job, int(args.until), Path(args.previous) if args.previous else None, Path(args.out))
+
+
+def _fid(args):
+    from ebmlab.studies.stanley.run import fid_point
+    fid_point(base.load_job(args, JOBS["fid"], STUDY), args.checkpoint, args.ref_dir, args.classifier, args.out,
+              args.samples)
+
+
+def _curves(args):
+    from ebmlab.io import read_json
+    from ebmlab.studies.stanley.claims import CURVE_COLUMNS, curve_rows, curves_summary
+    from ebmlab.studies.stanley.figures import curve_figures
+    rows = curve_rows([read_json(p, "run its 'fid' job first") for p in args.points], args.profile)
+    base.write_table(args.csv, rows, CURVE_COLUMNS, args.metrics, curves_summary(rows))
+    curve_figures(rows, Path(args.out_dir), args.profile)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ConfigError(f"--checkpoint takes label=path, got {text!r}")
+    k, v = text.split("=", 1)
+    return k, v
+
+
+def _inpaint(args):
+    from ebmlab.studies.stanley.run import inpainting
+    job = base.load_job(args, JOBS["inpaint"], STUDY)
+    inpainting(job, dict(_pair(s) for s in args.checkpoint), args.figure, args.csv, args.profile)
+
+
+REF_DIR = (("--ref-dir",), dict(required=True, help="cache folder of reference statistics"))
+CLASSIFIER = (("--classifier",), dict(help="digit-classifier weights (metric 'classifier')"))
+COMMANDS = {
+    "rings": base.Command(_rings, "train one sampler on the rings toy (Fig 1 snapshots, distance curve)",
+                          job=True, args=(base.OUT,)),
+    "rings-figure": base.Command(_rings_figure, "Fig 1 and the distance-to-truth curve from rings runs", args=(
+        base.RUNS, base.PROFILE, (("--figure",), dict(required=True, help="Fig 1 (PNG)")),
+        (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS)),
+    "classifier": base.Command(_classifier, "train the digit classifier of one data set (metric 'classifier')",
+                               job=True, args=((("--out",), dict(required=True, help="weights file (.pt)")),)),
+    "reference": base.Command(_reference, "reference feature statistics of one data set (cached)", job=True,
+                              args=(REF_DIR, CLASSIFIER)),
+    "segment": base.Command(_segment, "train one curve up to its next checkpoint", job=True, args=(
+        (("--until",), dict(required=True, type=int, help="iteration this segment ends at")),
+        (("--previous",), dict(help="the previous segment's checkpoint (none for the first)")),
+        (("--out",), dict(required=True, help="checkpoint file to write")))),
+    "fid": base.Command(_fid, "score one checkpoint of a curve", job=True, args=(
+        REF_DIR, CLASSIFIER, (("--checkpoint",), dict(required=True)),
+        (("--out",), dict(required=True, help="point JSON")),
+        (("--samples",), dict(help="also write a grid of 64 scored samples (PNG)")))),
+    "curves": base.Command(_curves, "collect scored points into the curves table and figures", args=(
+        (("--points",), dict(nargs="+", required=True, help="scored points (JSON)")), base.PROFILE, base.CSV,
+        (("--out-dir",), dict(required=True, help="figure folder (stanley_fid_<dataset>.png)")), base.METRICS)),
+    "inpaint": base.Command(_inpaint, "Fig 6: inpainting with the final checkpoints", job=True, args=(
+        (("--checkpoint",), dict(action="append", default=[], metavar="LABEL=PATH", required=True)),
+        (("--figure",), dict(required=True)), base.CSV, base.PROFILE)),
+}
+main = base.main_for("python -m ebmlab.studies.stanley", DOC.split("\n\n")[0], COMMANDS)
+
+if __name__ == "__main__":
+    raise SystemExit(main())
