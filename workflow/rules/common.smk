@@ -67,6 +67,8 @@ def job_resources(study, gpu=False):
     res.update(config.get("resources", {}).get(study, {}))
     if not gpu:
         res["gpus"] = 0
+    # the SLURM executor requests GPUs only through --gres
+    res["slurm_extra"] = f"--gres=gpu:{res['gpus']}" if res["gpus"] else ""
     return res
 
 
@@ -90,14 +92,3 @@ def job_config(study_name, section, kind, label=None):
     jobs = importlib.import_module(f"ebmlab.studies.{study_name}.jobs").JOBS
     return as_json(jobs[kind].slice(config[section], label))
 
-
-# TRANSITIONAL (removed once every study's rules use job_config/job_resources)
-def study_resources(study, **overrides):
-    res = job_resources(study, gpu=True)
-    res.update(overrides)
-    return res
-
-
-def run_slice(study, runs_key, spec_key, label):
-    shared = {k: v for k, v in study.items() if k != runs_key}
-    return as_json({**shared, "label": label, spec_key: study[runs_key][label]})

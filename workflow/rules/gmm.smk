@@ -55,13 +55,14 @@ if "gmm" in config:
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+            profile=PROFILE,
         log:
             log_of("gmm", "table"),
         localrule: True
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.gmm table --runs {params.runs} --profile {PROFILE} "
+            "python -m ebmlab.studies.gmm table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
     rule gmm_figures:
@@ -72,7 +73,7 @@ if "gmm" in config:
             runs=expand(f"{FIGURES}/gmm/gmm_{{gmm_run}}.png", gmm_run=GMM_RUNS),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
-            out=f"{FIGURES}/gmm",
+            out=lambda wildcards, output: str(Path(output.data).parent),
         log:
             log_of("gmm", "figures"),
         localrule: True

@@ -4,19 +4,10 @@
 
 
 def jem_resources(gpu):
-    """job_resources of the rule's section (the {jem_set} wildcard: jem or jem_mnist).
-
-    GPU jobs also pass slurm_extra "--gres=gpu:1" when their section asks for GPUs.
-    """
+    """job_resources of the rule's section (the {jem_set} wildcard: jem or jem_mnist)."""
 
     def get(key):
-        def value(wildcards):
-            res = job_resources(wildcards.jem_set, gpu=gpu)
-            if key == "slurm_extra":
-                return "--gres=gpu:1" if res["gpus"] else ""
-            return res[key]
-
-        return value
+        return lambda wildcards: job_resources(wildcards.jem_set, gpu=gpu)[key]
 
     keys = ("mem_mb", "runtime", "gpus", "slurm_extra")
     return {key: get(key) for key in keys}

@@ -51,8 +51,8 @@ if "stanley" in config:
             input:
                 expand(f"{STN_DIR}/rings/{{r}}/metrics.json", r=STN_RINGS),
             output:
-                figure=f"{FIGURES}/stanley/stanley_rings.png",
-                distance=f"{FIGURES}/stanley/stanley_rings_distance.png",
+                figure=f"{FIGURES}/stanley/rings/stanley_rings.png",
+                distance=f"{FIGURES}/stanley/rings/stanley_rings_distance.png",
                 csv=f"{REPORTS}/stanley_rings_distance.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
             params:
@@ -180,7 +180,7 @@ if "stanley" in config:
             output:
                 csv=f"{REPORTS}/stanley_fid_curves.csv",
                 metrics=f"{REPORTS}/metrics/stanley_fid_curves.json",
-                figures=[f"{FIGURES}/stanley/stanley_fid_{ds}.png" for ds in STN_DATASETS],
+                figures=[f"{FIGURES}/stanley/images/stanley_fid_{ds}.png" for ds in STN_DATASETS],
             params:
                 out=lambda wildcards, output: str(Path(output.figures[0]).parent),
                 profile=PROFILE,
@@ -204,7 +204,7 @@ if "stanley" in config:
                 input:
                     list(STN_IP_CKPTS.values()),
                 output:
-                    figure=f"{FIGURES}/stanley/stanley_inpainting.png",
+                    figure=f"{FIGURES}/stanley/images/stanley_inpainting.png",
                     csv=f"{REPORTS}/stanley_inpainting.csv",
                 params:
                     cfg=job_config("stanley", "stanley", "inpaint"),

@@ -26,7 +26,6 @@ if "table4_1" in config:
                       else [] for ds in T41_DATASETS}
     T41_FIGS = ("fig4_6", "fig4_7", "fig4_8", "fig4_9", "fig4_10", "fig4_11", "table4_1_samples")
     # the slurm profile asks for a GPU with --gres (the study's `gpus` alone does not reach SLURM)
-    T41_GRES = {"slurm_extra": "--gres=gpu:1"} if job_resources("table4_1", gpu=True)["gpus"] else {}
 
     wildcard_constraints:
         t41_ds="|".join(T41_DATASETS),
@@ -45,7 +44,6 @@ if "table4_1" in config:
         threads: T41_THREADS
         resources:
             **job_resources("table4_1", gpu=True),
-            **T41_GRES,
         conda:
             ENV
         shell:
@@ -65,7 +63,6 @@ if "table4_1" in config:
         threads: T41_THREADS
         resources:
             **job_resources("table4_1", gpu=True),
-            **T41_GRES,
         conda:
             ENV
         shell:
@@ -93,7 +90,6 @@ if "table4_1" in config:
         threads: T41_THREADS
         resources:
             **job_resources("table4_1", gpu=True),
-            **T41_GRES,
         conda:
             ENV
         shell:
