@@ -111,26 +111,51 @@ def job_of(study: Any, job: Job, label: str | None = None) -> Any:
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: ``func(args)``, its help, and its arguments.
+    """One subcommand: what it calls, its help, and its arguments.
 
-    ``job``: the command runs one job (adds the configuration arguments and ``--job``);
-    ``args``: extra ``(flags, argparse keywords)`` pairs, e.g. :data:`RUNS`, :data:`OUT`.
+    ``func`` is ``"module:function"`` (imported only when the command runs, so ``--help`` and
+    bad input cost no torch import) or a callable taking the parsed arguments. With ``job``
+    (a kind in the study's JOBS) the command runs one job: it gets the configuration arguments
+    and ``--job``, and the function is called with the job's validated config first. ``passes``
+    names the parsed arguments passed after it, in order. ``args``: extra ``(flags, argparse
+    keywords)`` pairs, e.g. :data:`RUNS`, :data:`OUT`.
     """
 
-    func: Callable[[argparse.Namespace], None]
+    func: str | Callable[[argparse.Namespace], None]
     help: str
-    job: bool = False
+    job: str | None = None
+    passes: tuple[str, ...] = ()
     args: tuple = ()
 
 
-OUT = (("--out",), dict(required=True, help="the job's folder"))
-OUT_DIR = (("--out-dir",), dict(required=True, help="folder the figures go to"))
+def _function(path: str) -> Callable:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+OUT = (("--out",), dict(required=True, type=Path, help="the job's folder"))
+OUT_DIR = (("--out-dir",), dict(required=True, type=Path, help="folder the figures go to"))
 RUNS = (("--runs",), dict(nargs="+", required=True, help="evaluated job folders"))
 PROFILE = (("--profile",), dict(required=True, help="profile name written into every row"))
 CSV = (("--csv",), dict(required=True, help="the table (CSV)"))
 METRICS = (("--metrics",), dict(help="DVC metrics JSON"))
 CLAIMS = (("--claims",), dict(help="the claims table (CSV)"))
 TABLE_ARGS = (RUNS, PROFILE, CSV, METRICS)
+REF_DIR = (("--ref-dir",), dict(required=True, help="cache folder of reference statistics"))
+CLASSIFIER = (("--classifier",), dict(help="digit-classifier weights (metric 'classifier')"))
+
+
+def table_command(claims: str, name: str, hint: str, help: str) -> Command:
+    """The ``table`` subcommand of a study whose ``claims`` module has ``table_rows(metrics, profile)``,
+    ``TABLE_COLUMNS`` and ``metrics_summary(metrics)``: reads ``name`` from every run folder."""
+
+    def run(args: argparse.Namespace) -> None:
+        mod = importlib.import_module(claims)
+        metrics = read_runs(args.runs, name, hint)
+        write_table(args.csv, mod.table_rows(metrics, args.profile), mod.TABLE_COLUMNS, args.metrics,
+                    mod.metrics_summary(metrics))
+
+    return Command(run, help, args=TABLE_ARGS)
 
 
 def build_parser(prog: str, description: str, commands: Mapping[str, Command]) -> argparse.ArgumentParser:
@@ -143,17 +168,24 @@ def build_parser(prog: str, description: str, commands: Mapping[str, Command]) -
             s.add_argument("--job", help="the job's label (required when the study defines several)")
         for flags, kwargs in cmd.args:
             s.add_argument(*flags, **kwargs)
-        s.set_defaults(func=cmd.func)
+        s.set_defaults(command=cmd)
     return p
 
 
-def main_for(prog: str, description: str, commands: Mapping[str, Command]) -> Callable[[list[str] | None], int]:
-    """A study's ``main(argv)``: parse, dispatch, turn expected failures into one line and a status."""
+def main_for(prog: str, description: str, commands: Mapping[str, Command], jobs: Mapping[str, Job] | None = None,
+             study: str | None = None) -> Callable[[list[str] | None], int]:
+    """A study's ``main(argv)``: parse, load the named job (``jobs``, whole-study class ``study``),
+    dispatch, and turn expected failures into one line and an exit status."""
 
     @guarded
     def main(argv: list[str] | None = None) -> int:
         args = build_parser(prog, description, commands).parse_args(argv)
-        args.func(args)
+        cmd: Command = args.command
+        if callable(cmd.func):
+            cmd.func(args)
+            return 0
+        head = [load_job(args, jobs[cmd.job], study)] if cmd.job else []
+        _function(cmd.func)(*head, *(getattr(args, a) for a in cmd.passes))
         return 0
 
     return main

@@ -1,7 +1,6 @@
 """``python -m ebmlab.studies.cd_vs_nll``: regimes, classifier, train, evaluate, figures, table (see the package
 docstring)."""
 
-from pathlib import Path
 
 from ebmlab.studies import base
 from ebmlab.studies.cd_vs_nll import __doc__ as DOC
@@ -15,6 +14,7 @@ WHOLE_STUDY = (
     (("--set",), dict(action="append", default=[], metavar="KEY=VALUE", help="override one value (repeatable)")),
 )
 CLASSIFIER = (("--classifier",), dict(help="digit classifier weights (features and labels)"))
+RUN = "ebmlab.studies.cd_vs_nll.run"
 
 
 def _regimes(args):
@@ -25,24 +25,12 @@ def _regimes(args):
     print("\n".join(check_study(from_dict(CDvsNLLStudy, raw_config(args)))))
 
 
-def _classifier(args):
-    from ebmlab.studies.cd_vs_nll.run import classifier
-    classifier(base.load_job(args, JOBS["classifier"], STUDY), args.out)
 
 
-def _train(args):
-    from ebmlab.studies.cd_vs_nll.run import train
-    train(base.load_job(args, JOBS["train"], STUDY), Path(args.out))
 
 
-def _evaluate(args):
-    from ebmlab.studies.cd_vs_nll.run import evaluate
-    evaluate(base.load_job(args, JOBS["evaluate"], STUDY), Path(args.out), args.classifier)
 
 
-def _figures(args):
-    from ebmlab.studies.cd_vs_nll.figures import write_figures
-    write_figures(args.runs, args.out_dir)
 
 
 def _table(args):
@@ -58,18 +46,23 @@ def _table(args):
 COMMANDS = {
     "regimes": base.Command(_regimes, "validate the whole study and list its regimes (for scripts)",
                             args=WHOLE_STUDY),
-    "classifier": base.Command(_classifier, "train the digit classifier on the training split", job=True,
+    "classifier": base.Command(f"{RUN}:classifier", "train the digit classifier on the training split",
+                               job="classifier",
+                               passes=("out",),
                                args=((("--out",), dict(required=True, help="the classifier's weights file")),)),
-    "train": base.Command(_train, "train one regime (Algorithm 7 with the regime's settings)", job=True,
+    "train": base.Command(f"{RUN}:train", "train one regime (Algorithm 7 with the regime's settings)", job="train",
+                          passes=("out",),
                           args=(base.OUT,)),
-    "evaluate": base.Command(_evaluate, "AIS NLL, coverage, Frechet distance, stay fraction, figure chains",
-                             job=True, args=(base.OUT, CLASSIFIER)),
-    "figures": base.Command(_figures, "Figs 3-5 analogues, samples and class histograms",
+    "evaluate": base.Command(f"{RUN}:evaluate", "AIS NLL, coverage, Frechet distance, stay fraction, figure chains",
+                             job="evaluate", passes=("out", "classifier"), args=(base.OUT, CLASSIFIER)),
+    "figures": base.Command("ebmlab.studies.cd_vs_nll.figures:write_figures",
+                            "Figs 3-5 analogues, samples and class histograms",
+                            passes=("runs", "out_dir"),
                             args=(base.RUNS, base.OUT_DIR)),
     "table": base.Command(_table, "regime x metric table and one verdict per claim",
                           args=(*base.TABLE_ARGS, (("--claims",), dict(required=True, help="the claims table (CSV)")))),
 }
-main = base.main_for("python -m ebmlab.studies.cd_vs_nll", DOC.split("\n\n")[0], COMMANDS)
+main = base.main_for("python -m ebmlab.studies.cd_vs_nll", DOC.split("\n\n")[0], COMMANDS, JOBS, STUDY)
 
 if __name__ == "__main__":
     raise SystemExit(main())

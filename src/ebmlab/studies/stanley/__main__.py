@@ -8,9 +8,6 @@ from ebmlab.studies.stanley import __doc__ as DOC
 from ebmlab.studies.stanley.jobs import JOBS, STUDY
 
 
-def _rings(args):
-    from ebmlab.studies.stanley.run import rings_run
-    rings_run(base.load_job(args, JOBS["rings"], STUDY), Path(args.out))
 
 
 def _rings_figure(args):
@@ -35,9 +32,6 @@ def _classifier(args):
     print(f"{args.out}: hold-out accuracy {m['holdout_accuracy']:.4f} on {m['n_holdout']} images")
 
 
-def _reference(args):
-    from ebmlab.studies.stanley.run import reference
-    reference(base.load_job(args, JOBS["reference"], STUDY), args.ref_dir, args.classifier)
 
 
 def _segment(args):
@@ -74,18 +68,19 @@ def _inpaint(args):
     inpainting(job, dict(_pair(s) for s in args.checkpoint), args.figure, args.csv, args.profile)
 
 
-REF_DIR = (("--ref-dir",), dict(required=True, help="cache folder of reference statistics"))
-CLASSIFIER = (("--classifier",), dict(help="digit-classifier weights (metric 'classifier')"))
+REF_DIR, CLASSIFIER = base.REF_DIR, base.CLASSIFIER
 COMMANDS = {
-    "rings": base.Command(_rings, "train one sampler on the rings toy (Fig 1 snapshots, distance curve)",
-                          job=True, args=(base.OUT,)),
+    "rings": base.Command("ebmlab.studies.stanley.run:rings_run",
+                          "train one sampler on the rings toy (Fig 1 snapshots, distance curve)", job="rings",
+                          passes=("out",), args=(base.OUT,)),
     "rings-figure": base.Command(_rings_figure, "Fig 1 and the distance-to-truth curve from rings runs", args=(
         base.RUNS, base.PROFILE, (("--figure",), dict(required=True, help="Fig 1 (PNG)")),
         (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS)),
     "classifier": base.Command(_classifier, "train the digit classifier of one data set (metric 'classifier')",
                                job=True, args=((("--out",), dict(required=True, help="weights file (.pt)")),)),
-    "reference": base.Command(_reference, "reference feature statistics of one data set (cached)", job=True,
-                              args=(REF_DIR, CLASSIFIER)),
+    "reference": base.Command("ebmlab.studies.stanley.run:reference",
+                              "reference feature statistics of one data set (cached)",
+                              job="reference", passes=("ref_dir", "classifier"), args=(REF_DIR, CLASSIFIER)),
     "segment": base.Command(_segment, "train one curve up to its next checkpoint", job=True, args=(
         (("--until",), dict(required=True, type=int, help="iteration this segment ends at")),
         (("--previous",), dict(help="the previous segment's checkpoint (none for the first)")),
@@ -101,7 +96,7 @@ COMMANDS = {
         (("--checkpoint",), dict(action="append", default=[], metavar="LABEL=PATH", required=True)),
         (("--figure",), dict(required=True)), base.CSV, base.PROFILE)),
 }
-main = base.main_for("python -m ebmlab.studies.stanley", DOC.split("\n\n")[0], COMMANDS)
+main = base.main_for("python -m ebmlab.studies.stanley", DOC.split("\n\n")[0], COMMANDS, JOBS, STUDY)
 
 if __name__ == "__main__":
     raise SystemExit(main())
