@@ -220,9 +220,12 @@ def test_build_names(args, message):
 @pytest.mark.parametrize("hyper,message", [
     ({"step_size": -0.1}, "mala.step_size: must be > 0, got -0.1"),
     ({"step_size": "big"}, "mala.step_size: expected a number, got 'big'"),
-    ({"stepsize": 0.1}, "unknown key 'mala.stepsize' (allowed: step_size, noise_std, temperature, grad_clip, clamp)"),
+    ({"stepsize": 0.1}, "unknown key 'mala.stepsize' (allowed: step_size, noise_std, temperature, grad_clip, clamp, "
+                        "test, box_mode)"),
     ({"temperature": "hot"}, "mala: temperature must be 'implied' or a positive number, got 'hot'"),
     ({"clamp": [1, 0]}, "mala: bad clamp (1.0, 0.0)"),
+    ({"test": "paper"}, "mala.test: must be one of 'exact', 'thesis', got 'paper'"),
+    ({"box_mode": "wrap"}, "mala.box_mode: must be one of 'clamp', 'reject', got 'wrap'"),
 ])
 def test_bad_hyperparameters_are_one_line_errors(hyper, message):
     with pytest.raises(ConfigError) as e:

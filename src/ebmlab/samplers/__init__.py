@@ -6,6 +6,10 @@
 >>> result.x, result.diagnostics["accept_rate"]
 
 Names: gd, langevin (alias sgld), mala, tempered_mala, psgld, stanley, hmc, rwmh.
+Variants are config fields, not names: ``test: thesis`` (mala, tempered_mala, and
+langevin's tracked acceptance) judges moves with the thesis's Algorithm 5 test as
+written; ``box_mode: reject`` (mala, tempered_mala, rwmh) rejects proposals outside
+``clamp`` instead of clamping them (docs/samplers.md).
 """
 
 from __future__ import annotations

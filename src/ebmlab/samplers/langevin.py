@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -60,9 +61,13 @@ class LangevinConfig:
     grad_clip: float | None = field(None, bound=POSITIVE, doc="clamp each gradient element to [-c, c]")
     clamp: tuple[float, float] | None = field(None, doc="clamp states to the box [low, high]")
     track_acceptance: bool = field(False, doc="also compute (not apply) the MALA acceptance of each move")
+    test: Literal["exact", "thesis"] = field(
+        "exact", doc="the tracked acceptance: 'exact' (MALA's test at the implied temperature) or 'thesis' "
+                     "(Algorithm 5 as written: T = 1, proposal density of variance 2h), as mala's test")
 
     def __post_init__(self):
         _box_ok(self.clamp)
+        check(self.test in ("exact", "thesis"), f"test must be one of 'exact', 'thesis', got {self.test!r}")
 
     @property
     def sigma(self) -> float:
@@ -88,10 +93,11 @@ class Langevin(Sampler):
         e, g = target.energy_and_grad(x_new)
         record(diag, grad_norm=grad_norm(state.grad), energy_mean=state.energy.mean())
         if c.track_acceptance:
-            T = c.implied_temperature
+            # the acceptance mala (same test) would compute for this move
+            T, sigma = (c.implied_temperature, c.sigma) if c.test == "exact" else (1.0, math.sqrt(2 * c.step_size))
             log_alpha = mh_accept_log_ratio_langevin(
                 state.x, state.energy / T, drift, x_new, e / T, clip_grad(g, c.grad_clip),
-                c.step_size, c.sigma)
+                c.step_size, sigma)
             record(diag, accept_prob=log_alpha.clamp(max=0).exp().mean())
         return State(x=x_new, energy=e, grad=g)
 
