@@ -20,13 +20,15 @@ This module imports no torch and no study.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 from ebmlab.cli import add_config_args, guarded, raw_config
+from ebmlab.config import Bound, field
 from ebmlab.errors import ConfigError
 from ebmlab.io import atomic_write_json, atomic_write_text, read_json
 from ebmlab.report import csv_text
@@ -105,6 +107,66 @@ def job_of(study: Any, job: Job, label: str | None = None) -> Any:
     return from_dict(job.config_class(), job.slice(to_dict(study), label))
 
 
+def sampler_study(shared: type, spec_type: Any, default_samplers: Callable[[], dict], default_label: str, *,
+                  module: str, names: tuple[str, str], where: str = "") -> tuple[type, type]:
+    """The two classes of a sampler-comparison study, from the settings its runs share.
+
+    Returns ``(Study, Run)``: ``Study`` is ``shared`` plus ``samplers`` (run label -> sampler
+    spec, not empty), what a params section holds; ``Run`` is ``shared`` plus ``label`` and its
+    own ``sampler``, what one job reads. ``shared.__post_init__`` checks run for both.
+    ``spec_type`` is the sampler registry's annotation (passed in: this module imports no torch).
+    """
+    from ebmlab.config import check
+
+    parent = getattr(shared, "__post_init__", None)
+
+    def study_post_init(self):
+        if parent is not None:
+            parent(self)
+        check(len(self.samplers) > 0, f"{where}samplers must name at least one run")
+
+    study = dataclasses.make_dataclass(names[0], [
+        ("samplers", dict[str, spec_type],
+         field(default_factory=default_samplers, doc="run label -> sampler spec"))],
+        bases=(shared,), namespace={"__post_init__": study_post_init,
+                                    "__doc__": "The whole study: shared settings plus one sampler per run label."})
+    run = dataclasses.make_dataclass(names[1], [
+        ("label", str, field(default_label, doc="run label, e.g. mala")),
+        ("sampler", spec_type, field(default_factory=lambda: default_samplers()[default_label]))],
+        bases=(shared,), namespace={"__doc__": "One run's slice (what its jobs read): shared settings and "
+                                               "its own sampler."})
+    for cls in (study, run):
+        cls.__module__ = module
+    return study, run
+
+
+#: where a job runs (``auto``: cuda when available)
+Device = Literal["auto", "cpu", "cuda"]
+
+
+def threads_field(default: int = 1) -> Any:
+    """The ``threads`` setting every job has: torch CPU threads per job."""
+    return field(default, bound=Bound(lo=1), doc="torch CPU threads per job")
+
+
+def device_field(default: str = "auto") -> Any:
+    """The ``device`` setting every job has."""
+    return field(default, doc="auto = cuda when available")
+
+
+def on_diverge_field(record: str) -> Any:
+    """What a diverging image run does: ``record`` (what ``record`` says; its checkpoint is kept) or ``fail``."""
+    return field("record", doc=f"record: {record}; fail: the job fails (exit 3)")
+
+
+@dataclasses.dataclass
+class JobHost:
+    """Where a job runs."""
+
+    threads: int = threads_field()
+    device: Device = device_field()
+
+
 # ---------------------------------------------------------------------------
 # the command line
 
@@ -156,6 +218,20 @@ def table_command(claims: str, name: str, hint: str, help: str) -> Command:
                     mod.metrics_summary(metrics))
 
     return Command(run, help, args=TABLE_ARGS)
+
+
+def reference_command(run_module: str) -> Command:
+    """The ``reference`` subcommand of an image study whose ``run_module`` has
+    ``reference(job, ref_dir, classifier)``: feature statistics of one data split, cached."""
+    return Command(f"{run_module}:reference", "reference feature statistics of one data set (cached)",
+                   job="reference", passes=("ref_dir", "classifier"), args=(REF_DIR, CLASSIFIER))
+
+
+def scored_job_command(func: str, job: str, help: str) -> Command:
+    """A subcommand that trains one image job into ``--out`` and scores its samples against the
+    cached reference statistics: ``func(job_config, out, ref_dir, classifier)``."""
+    return Command(func, help, job=job, passes=("out", "ref_dir", "classifier"),
+                   args=(OUT, REF_DIR, CLASSIFIER))
 
 
 def build_parser(prog: str, description: str, commands: Mapping[str, Command]) -> argparse.ArgumentParser:

@@ -428,3 +428,15 @@ def history_columns(history: list[dict]) -> list[str]:
 
 
 __all__ = ["ImageTrainConfig", "ImageTrainer", "SamplerSchedule", "TrainResult", "ImageData", "history_columns"]
+
+
+def train_or_record(trainer, on_diverge: str):
+    """``trainer.train()``, with the study's divergence policy: ``(result, None)`` when it finishes;
+    on divergence ``fail`` re-raises, ``record`` returns ``(None, message)`` (the last good
+    checkpoint stays in the trainer's store)."""
+    try:
+        return trainer.train(), None
+    except Diverged as err:
+        if on_diverge == "fail":
+            raise
+        return None, str(err)

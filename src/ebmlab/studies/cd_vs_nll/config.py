@@ -19,6 +19,7 @@ from ebmlab.metrics.ais import AISConfig
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import GagnonMNISTConfig, ModelSpec
 from ebmlab.samplers import SamplerSpec
+from ebmlab.studies.base import JobHost
 from ebmlab.studies.cd_vs_nll.jobs import DEFAULT_REGIMES, REGIMES
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.auxloss import AuxSpec
@@ -126,10 +127,8 @@ def _default_data():
 
 
 @dataclasses.dataclass
-class _Every:
+class _Every(JobHost):
     seed: int = field(0, doc="seeds weights, chains and data order (the same for every regime)")
-    threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
 
 
 @dataclasses.dataclass

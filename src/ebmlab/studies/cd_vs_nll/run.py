@@ -27,7 +27,7 @@ from ebmlab.cli import resolve_device
 from ebmlab.config import to_dict
 from ebmlab.data.images import load_images
 from ebmlab.engine.image import engine_target
-from ebmlab.errors import ConfigError, Diverged
+from ebmlab.errors import ConfigError
 from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text, require_file
 from ebmlab.metrics.ais import ais_log_z, nll_from_ais
 from ebmlab.metrics.classifier import train_classifier
@@ -38,7 +38,7 @@ from ebmlab.report import csv_text
 from ebmlab.studies.cd_vs_nll.config import REGIME_LABELS, ClassifierRun, CDvsNLLStudy, EvalRun, TrainRun
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.deform import ElasticConfig, deformation_callback, elasticdeform_module
-from ebmlab.train.image import ImageTrainer, SamplerSchedule, history_columns
+from ebmlab.train.image import history_columns, ImageTrainer, SamplerSchedule, train_or_record
 from ebmlab.train.practical import ScaledEnergy, lr_annealing_hook
 
 
@@ -93,13 +93,7 @@ def train(run: TrainRun, out: Path) -> None:
     trainer = ImageTrainer(model, data, run.train_config(), SamplerSchedule(samplers.build(run.sampler)),
                            seed=run.seed, device=device, value_range=run.value_range, store=store, hooks=hooks,
                            make_target=make_target, progress=None)
-    diverged = None
-    try:
-        trainer.train()
-    except Diverged as err:
-        if run.on_diverge == "fail":
-            raise
-        diverged = str(err)
+    _, diverged = train_or_record(trainer, run.on_diverge)
     hist = trainer.history
     atomic_write_text(out / "history.csv", csv_text(hist, history_columns(hist)) if hist else "iteration,d_st,r_t\n")
     atomic_torch_save({"model": trainer.model.state_dict(), "config": resolved, "iteration": trainer.iteration,

@@ -6,10 +6,11 @@ import dataclasses
 from typing import Literal
 
 from ebmlab import samplers
-from ebmlab.config import Bound, Tagged, check, field
+from ebmlab.config import Bound, Tagged, field
 from ebmlab.data.toy import GaussianMixtureConfig
 from ebmlab.models import MLPConfig
 from ebmlab.samplers import SamplerSpec
+from ebmlab.studies.base import sampler_study, threads_field
 from ebmlab.train.toy import ToyCDConfig
 
 
@@ -45,7 +46,7 @@ class GMMShared:
     """Settings every run of the study shares."""
 
     seed: int = field(0, doc="seeds data, initial weights, chains")
-    threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
+    threads: int = threads_field()
     engine: Literal["auto", "autograd", "closed_form", "compiled"] = field(
         "auto", doc="how the samplers get grad E: generic autograd, the MLP's closed form (eager), or "
                     "compiled (closed form plus transitions compiled in chunks, docs/engine.md); "
@@ -62,20 +63,5 @@ class GMMShared:
     figures: FigureConfig = field(default_factory=FigureConfig)
 
 
-@dataclasses.dataclass
-class GMMStudy(GMMShared):
-    """The whole study: shared settings plus one sampler per run label."""
-
-    samplers: dict[str, SamplerSpec] = field(default_factory=_default_samplers,
-                                             doc="run label -> sampler spec")
-
-    def __post_init__(self):
-        check(len(self.samplers) > 0, "samplers must name at least one run")
-
-
-@dataclasses.dataclass
-class GMMRun(GMMShared):
-    """One run's slice (what a train or evaluate job reads): shared settings and its own sampler."""
-
-    label: str = field("run", doc="run label, e.g. mala")
-    sampler: SamplerSpec = field(default_factory=lambda: _default_samplers()["sgld"])
+GMMStudy, GMMRun = sampler_study(GMMShared, SamplerSpec, _default_samplers, "sgld", module=__name__,
+                                 names=("GMMStudy", "GMMRun"))

@@ -12,6 +12,7 @@ from ebmlab.engine.image import ImageEngineConfig, engine_field
 from ebmlab.metrics.fid import Kind
 from ebmlab.models import ModelSpec, WRNConfig
 from ebmlab.samplers import SamplerSpec
+from ebmlab.studies.base import Device, device_field, sampler_study, threads_field
 from ebmlab.train.jem import JEMTrainConfig
 
 
@@ -80,8 +81,8 @@ class JEMCommon:
     """Settings every run of the study shares."""
 
     seed: int = field(1, doc="seeds weights, chains and data order (the same for every sampler; JEM: 1)")
-    threads: int = field(4, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
+    threads: int = threads_field(4)
+    device: Device = device_field()
     data: ImageDataConfig = field(default_factory=_default_data, doc=_DATA_DOC)
     model: ModelSpec = field(default_factory=lambda: Tagged("wrn", WRNConfig()))
     train: JEMTrainConfig = field(default_factory=JEMTrainConfig)
@@ -96,23 +97,8 @@ class JEMCommon:
         check_data(self.data)
 
 
-@dataclasses.dataclass
-class JEMStudy(JEMCommon):
-    """The whole study: shared settings plus one sampler per run label."""
-
-    samplers: dict[str, SamplerSpec] = field(default_factory=_default_samplers, doc="run label -> sampler")
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(len(self.samplers) > 0, "samplers must name at least one run")
-
-
-@dataclasses.dataclass
-class JEMRun(JEMCommon):
-    """A train job's slice: shared settings and its own sampler."""
-
-    label: str = field("sgld", doc="run label")
-    sampler: SamplerSpec = field(default_factory=lambda: _default_samplers()["sgld"])
+JEMStudy, JEMRun = sampler_study(JEMCommon, SamplerSpec, _default_samplers, "sgld", module=__name__,
+                                 names=("JEMStudy", "JEMRun"))
 
 
 @dataclasses.dataclass
@@ -120,8 +106,8 @@ class JEMClassifier:
     """A classifier job's slice: the digit classifier of the substitute Frechet distance."""
 
     seed: int = field(1, doc="seeds the classifier's weights and batches")
-    threads: int = field(4, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
+    threads: int = threads_field(4)
+    device: Device = device_field()
     data: ImageDataConfig = field(default_factory=_default_data, doc=_DATA_DOC)
 
     def __post_init__(self):
@@ -132,8 +118,8 @@ class JEMClassifier:
 class JEMReference:
     """A reference job's slice: the data and the scores' metrics (not how many samples they score)."""
 
-    threads: int = field(4, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
+    threads: int = threads_field(4)
+    device: Device = device_field()
     data: ImageDataConfig = field(default_factory=_default_data, doc=_DATA_DOC)
     fid: JEMFIDConfig = field(default_factory=JEMFIDConfig)
 
@@ -146,7 +132,7 @@ class JEMBench:
     """The time-per-epoch bench's slice: the training recipe and every run's sampler (synthetic data)."""
 
     seed: int = field(1, doc="seeds weights and chains")
-    threads: int = field(4, bound=Bound(lo=1), doc="torch CPU threads")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
+    threads: int = threads_field(4)
+    device: Device = device_field()
     train: JEMTrainConfig = field(default_factory=JEMTrainConfig)
     samplers: dict[str, SamplerSpec] = field(default_factory=_default_samplers, doc="run label -> sampler")

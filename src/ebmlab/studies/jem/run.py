@@ -14,7 +14,7 @@ from ebmlab.cli import resolve_device
 from ebmlab.config import Tagged, check, from_dict, to_dict
 from ebmlab.data.images import ImageDataConfig, load_images, to_float
 from ebmlab.engine.image import engine_target
-from ebmlab.errors import ConfigError, Diverged
+from ebmlab.errors import ConfigError
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.fid import fid
 from ebmlab.metrics.scoring import build_extractors, reference_statistics, to_unit
@@ -25,7 +25,7 @@ from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.studies.jem.config import JEMBench, JEMClassifier, JEMCommon, JEMReference, JEMRun
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
-from ebmlab.train.image import SamplerSchedule, history_columns
+from ebmlab.train.image import history_columns, SamplerSchedule, train_or_record
 from ebmlab.train.jem import VALUE_RANGE, JEMTrainer
 
 CLASSIFIER_HINT = "train the digit classifier first (python -m ebmlab.studies.jem classifier)"
@@ -177,13 +177,8 @@ def train(run: JEMRun, out: Path, ref_dir: str, classifier_weights: str | None) 
     trainer = JEMTrainer(model, train_set, run.train, SamplerSchedule(sampler), seed=run.seed, device=device,
                          store=store, make_target=make_target, progress=None)
     trainer.hooks = [accuracy_hook(run, valid, test, device)]
-    diverged, resumed = None, None
-    try:
-        resumed = trainer.train().resumed_from
-    except Diverged as err:
-        if run.on_diverge == "fail":
-            raise
-        diverged = str(err)
+    result, diverged = train_or_record(trainer, run.on_diverge)
+    resumed = None if result is None else result.resumed_from
     # up to the divergence, for the curves (loading the checkpoint below truncates the trainer's copies)
     history, chain_log, restarts = list(trainer.history), list(trainer.chain_log), list(trainer.restarts)
     diverged_at = trainer.iteration if diverged else None

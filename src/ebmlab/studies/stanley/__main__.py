@@ -78,9 +78,7 @@ COMMANDS = {
         (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS)),
     "classifier": base.Command(_classifier, "train the digit classifier of one data set (metric 'classifier')",
                                job=True, args=((("--out",), dict(required=True, help="weights file (.pt)")),)),
-    "reference": base.Command("ebmlab.studies.stanley.run:reference",
-                              "reference feature statistics of one data set (cached)",
-                              job="reference", passes=("ref_dir", "classifier"), args=(REF_DIR, CLASSIFIER)),
+    "reference": base.reference_command("ebmlab.studies.stanley.run"),
     "segment": base.Command(_segment, "train one curve up to its next checkpoint", job=True, args=(
         (("--until",), dict(required=True, type=int, help="iteration this segment ends at")),
         (("--previous",), dict(help="the previous segment's checkpoint (none for the first)")),

@@ -21,6 +21,7 @@ from ebmlab.engine.image import ImageEngineConfig, engine_field
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import ConvNetConfig, ModelSpec
 from ebmlab.samplers import SamplerSpec
+from ebmlab.studies.base import Device, device_field, JobHost, on_diverge_field, sampler_study, threads_field
 from ebmlab.studies.stanley import jobs
 from ebmlab.train.image import ImageTrainConfig
 
@@ -55,8 +56,8 @@ class RingsCommon:
     """Settings every rings run shares (STANLEY section 5, rings)."""
 
     seed: int = field(0, doc="seeds weights, data and chains (the same for every sampler)")
-    threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("cpu", doc="auto = cuda when available")
+    threads: int = threads_field()
+    device: Device = device_field("cpu")
     data: RingsConfig = field(default_factory=RingsConfig)
     model: ModelSpec = field(default_factory=lambda: Tagged("convnet", ConvNetConfig(
         channels=[128, 128, 128, 128], activation="leaky_relu", leaky_slope=0.05)))
@@ -72,21 +73,8 @@ class RingsCommon:
         check(self.train.init == "short_run", "stanley.rings.train.init must be 'short_run' (Algorithm 1)")
 
 
-@dataclasses.dataclass
-class RingsStudy(RingsCommon):
-    samplers: dict[str, SamplerSpec] = field(default_factory=_rings_samplers, doc="run label -> sampler")
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(len(self.samplers) > 0, "stanley.rings.samplers must name at least one sampler")
-
-
-@dataclasses.dataclass
-class RingsRun(RingsCommon):
-    """One rings run (job ``rings``): the shared settings and its own sampler."""
-
-    label: str = field("stanley", doc="run label")
-    sampler: SamplerSpec = field(default_factory=lambda: _rings_samplers()["stanley"])
+RingsStudy, RingsRun = sampler_study(RingsCommon, SamplerSpec, _rings_samplers, "stanley", module=__name__,
+                                     names=("RingsStudy", "RingsRun"), where="stanley.rings.")
 
 
 # ---------------------------------------------------------------------------
@@ -166,12 +154,10 @@ class InpaintConfig:
 
 
 @dataclasses.dataclass
-class ImagesHost:
+class ImagesHost(JobHost):
     """Where an image job runs, and its seed (also all a reference job needs of the shared settings)."""
 
     seed: int = field(0, doc="seeds weights, data order and chains (the same for every sampler)")
-    threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
 
 
 @dataclasses.dataclass
@@ -179,8 +165,7 @@ class ImagesCommon(ImagesHost):
     """Settings every image job shares."""
 
     clamp_chains: bool = field(True, doc="clamp chain states to the data range (samplers with a clamp option)")
-    on_diverge: Literal["record", "fail"] = field(
-        "record", doc="record: later points say 'diverged' (checkpoint kept); fail: the job fails (exit 3)")
+    on_diverge: Literal["record", "fail"] = on_diverge_field("later points say 'diverged'")
     train: ImageTrainConfig = field(default_factory=_images_train)
     fid: CurveFID = field(default_factory=CurveFID)
     engine: ImageEngineConfig = engine_field()

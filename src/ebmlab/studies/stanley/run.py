@@ -30,7 +30,7 @@ from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.studies.stanley.config import SAMPLER_LABELS, CurveJob, InpaintJob, ReferenceJob, RingsRun
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
-from ebmlab.train.image import ImageTrainConfig, ImageTrainer, SamplerSchedule, history_columns
+from ebmlab.train.image import history_columns, ImageTrainConfig, ImageTrainer, SamplerSchedule, train_or_record
 from ebmlab.train.toy import frozen
 
 
@@ -187,13 +187,8 @@ def segment(job: CurveJob, until: int, previous: Path | None, out: Path) -> None
                            value_range=job.value_range, store=store, make_target=make_target, progress=None)
     if prev is not None:
         trainer.load_state_dict(prev["trainer"])
-    diverged = None
-    try:
-        trainer.train()
-    except Diverged as err:
-        if job.on_diverge == "fail":
-            raise
-        diverged = str(err)
+    _, diverged = train_or_record(trainer, job.on_diverge)
+    if diverged is not None:
         state = store.load() or (prev["trainer"] if prev is not None else None)
         if state is None:
             state = trainer.state_dict()  # nothing good yet: the initial weights

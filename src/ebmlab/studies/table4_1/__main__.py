@@ -6,12 +6,9 @@ from ebmlab.studies.table4_1.jobs import JOBS, STUDY
 
 RUN = "ebmlab.studies.table4_1.run"
 COMMANDS = {
-    "reference": base.Command(f"{RUN}:reference", "reference feature statistics of one data set (cached)",
-                              job="reference", passes=("ref_dir", "classifier"),
-                              args=(base.REF_DIR, base.CLASSIFIER)),
-    "cell": base.Command(f"{RUN}:cell", "train one (data set, run) cell with Algorithm 7, then score it",
-                         job="cell", passes=("out", "ref_dir", "classifier"),
-                         args=(base.OUT, base.REF_DIR, base.CLASSIFIER)),
+    "reference": base.reference_command(RUN),
+    "cell": base.scored_job_command(f"{RUN}:cell", "cell",
+                                    "train one (data set, run) cell with Algorithm 7, then score it"),
     "table": base.table_command("ebmlab.studies.table4_1.claims", "metrics.json", "run the 'cell' step first",
                                 "collect cells into Table 4.1"),
     "figures": base.Command("ebmlab.studies.table4_1.figures:write_figures",

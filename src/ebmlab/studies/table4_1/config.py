@@ -20,6 +20,7 @@ from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import IGEBMConfig, ModelSpec
 from ebmlab.papers import TABLE4_1_FID, TABLE4_1_LABELS
 from ebmlab.samplers import SamplerSpec
+from ebmlab.studies.base import Device, device_field, on_diverge_field, threads_field
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.image import ImageTrainConfig, SamplerSchedule
 
@@ -79,13 +80,12 @@ class Table41Common:
     """Settings every cell shares."""
 
     seed: int = field(0, doc="seeds weights, chains and data order (the same for every sampler)")
-    threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
+    threads: int = threads_field()
+    device: Device = device_field()
     noise: float = field(1e-4, bound=NONNEG, doc="the thesis's chain noise n (v ~ N(0, n))")
     noise_is: Literal["std", "variance"] = field("variance", doc="read noise as a variance or as a std")
     clamp_chains: bool = field(True, doc="clamp chain states to the data range after every move")
-    on_diverge: Literal["record", "fail"] = field(
-        "record", doc="record: the cell reports 'diverged' (checkpoint kept); fail: the job fails (exit 3)")
+    on_diverge: Literal["record", "fail"] = on_diverge_field("the cell reports 'diverged'")
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
     fid: FIDConfig = field(default_factory=FIDConfig)
     engine: ImageEngineConfig = engine_field()
@@ -203,8 +203,8 @@ class Table41Reference:
     """A reference-statistics job's slice: one data set's images and metrics, the reference split."""
 
     dataset: str = field("mnist", doc="column label")
-    threads: int = field(1, bound=Bound(lo=1), doc="torch CPU threads per job")
-    device: Literal["auto", "cpu", "cuda"] = field("auto", doc="auto = cuda when available")
+    threads: int = threads_field()
+    device: Device = device_field()
     entry: DatasetEntry = field(default_factory=DatasetEntry, doc="only data and metrics are read")
     fid: FIDConfig = field(default_factory=FIDConfig, doc="only reference_split and reference_n are read")
 

@@ -18,7 +18,6 @@ from ebmlab.cli import resolve_device
 from ebmlab.config import to_dict
 from ebmlab.data.images import load_images
 from ebmlab.engine.image import engine_target
-from ebmlab.errors import Diverged
 from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ebmlab.metrics.scoring import build_extractors, reference_statistics, score, to_unit
 from ebmlab.models import build_model
@@ -27,7 +26,7 @@ from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.studies.table4_1.config import FIDConfig, Table41Cell, Table41Reference
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
-from ebmlab.train.image import ImageTrainer, history_columns
+from ebmlab.train.image import history_columns, ImageTrainer, train_or_record
 from ebmlab.train.toy import frozen
 
 
@@ -128,13 +127,7 @@ def cell(cell: Table41Cell, out: Path, ref_dir: str | Path, classifier: str | No
                            value_range=cell.value_range, store=store, make_target=make_target, progress=None)
     hook = fid_curve_hook(cell, extractors, refs, trainer.per_epoch)
     trainer.hooks = [hook] if hook else []
-    diverged = None
-    try:
-        result = trainer.train()
-    except Diverged as err:
-        if cell.on_diverge == "fail":
-            raise
-        diverged = str(err)
+    result, diverged = train_or_record(trainer, cell.on_diverge)
     metrics = _evaluate(cell, trainer, extractors, refs, out, diverged, device)
     hist = trainer.history
     if hist:
