@@ -74,8 +74,10 @@ def test_malformed_yaml_is_one_line(tmp_path):
 def test_json_schema_mirrors_fields():
     s = json_schema(Outer)
     assert s["additionalProperties"] is False
-    assert s["properties"]["inner"]["properties"]["rate"]["exclusiveMinimum"] == 0.0
-    assert s["properties"]["inner"]["properties"]["mode"]["enum"] == ["a", "b"]
+    inner = s["$defs"][s["properties"]["inner"]["$ref"].split("/")[-1]]  # nested configs live in $defs
+    assert inner["additionalProperties"] is False
+    assert inner["properties"]["rate"]["exclusiveMinimum"] == 0.0
+    assert inner["properties"]["mode"]["enum"] == ["a", "b"]
 
 
 def test_committed_schema_is_up_to_date():
