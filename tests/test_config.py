@@ -8,8 +8,10 @@ import pytest
 import yaml
 
 from ebmlab.config import (
-    POSITIVE, ConfigError, apply_overrides, field, from_dict, json_schema, load_yaml, to_dict,
+    POSITIVE, ConfigError, field, from_dict, json_schema, to_dict,
 )
+from ebmlab.cli import apply_overrides
+from ebmlab.io import load_yaml
 from ebmlab.schema import render
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -164,6 +164,6 @@ def test_smoke_study_is_reproducible_to_the_last_bit(tmp_path):
 
 @pytest.mark.parametrize("profile", ["smoke", "paper"])
 def test_profiles_use_fp32_products(profile):
-    from ebmlab.config import load_yaml
+    from ebmlab.io import load_yaml
     study = from_dict(GMMStudy, load_yaml(ROOT / f"params/{profile}.yaml")["gmm"])
     assert all(base.job_of(study, JOBS["train"], label).matmul_dtype == "float32" for label in study.samplers)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebmlab.config import from_dict, load_yaml, to_dict
+from ebmlab.config import from_dict, to_dict
+from ebmlab.io import load_yaml
 from ebmlab.errors import ConfigError
 from ebmlab.papers import TABLE4_1_FID
 from ebmlab.studies import base

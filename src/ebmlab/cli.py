@@ -13,12 +13,54 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
 from typing import Any, Callable
 
-from ebmlab.config import apply_overrides, from_dict, load_yaml, parse_inline, select
-from ebmlab.io import read_json, require_file  # noqa: F401 (re-exported)
+import yaml
+
+from ebmlab.config import from_dict
+from ebmlab.io import load_yaml
 from ebmlab.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, ConfigError, DataError, Diverged
+
+def parse_inline(text: str) -> Any:
+    """Parse an inline YAML/JSON mapping given on the command line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"malformed inline config: {problem}") from None
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested mapping."""
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        key, raw = item.split("=", 1)
+        value = parse_inline(raw) if raw else ""
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = value
+    return data
+
+
+def select(data: Any, section: str | None, source: str) -> Any:
+    """Return ``data[section]`` for a dotted section name, with a clear error."""
+    if not section:
+        return data
+    node = data
+    for part in section.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"section '{section}' not found in {source}")
+        node = node[part]
+    return node
+
 
 def resolve_device(choice: str):
     """A torch device from 'auto' (cuda when available, else cpu), 'cpu' or 'cuda'."""

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import types
 import typing
-from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import pydantic
-import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, WrapValidator
 from pydantic_core import PydanticCustomError
 
@@ -353,74 +350,3 @@ def json_schema(cls: type) -> dict:
     return model_of(cls).model_json_schema()
 
 
-# ---------------------------------------------------------------------------
-# reading params files and command-line overrides
-
-def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file; a missing file or malformed YAML is a one-line ConfigError."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"params file not found: {path}")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
-
-
-def parse_inline(text: str) -> Any:
-    """Parse an inline YAML/JSON mapping given on the command line."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"malformed inline config: {problem}") from None
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested mapping."""
-    data = json.loads(json.dumps(data))  # deep copy of plain data
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key.path=value")
-        key, raw = item.split("=", 1)
-        value = parse_inline(raw) if raw else ""
-        node = data
-        parts = key.split(".")
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[parts[-1]] = value
-    return data
-
-
-def select(data: Any, section: str | None, source: str) -> Any:
-    """Return ``data[section]`` for a dotted section name, with a clear error."""
-    if not section:
-        return data
-    node = data
-    for part in section.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"section '{section}' not found in {source}")
-        node = node[part]
-    return node
-
-
-def dump_yaml(data: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def run_of(study: Any, label: str, shared_cls: type, run_cls: type, runs: str = "samplers",
-           spec: str = "sampler") -> Any:
-    """One run's slice of a study: the fields of ``shared_cls`` plus ``label`` and its own spec.
-
-    ``getattr(study, runs)`` maps run labels to specs; an unknown label is a one-line ConfigError.
-    """
-    table = getattr(study, runs)
-    if label not in table:
-        raise ConfigError(f"unknown run {label!r} (this study has {', '.join(table)})")
-    shared = {f.name: getattr(study, f.name) for f in dataclasses.fields(shared_cls)}
-    return run_cls(**shared, label=label, **{spec: table[label]})

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ebmlab.errors import DataError
+import yaml
+
+from ebmlab.errors import ConfigError, DataError
 
 
 @contextmanager
@@ -59,3 +61,21 @@ def require_file(path, hint: str = ""):
 def read_json(path, hint: str = ""):
     """A JSON file another job wrote, or a one-line DataError saying which job to run first."""
     return json.loads(require_file(path, hint).read_text())
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file; a missing file or malformed YAML is a one-line ConfigError."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
+
+
+def dump_yaml(data: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

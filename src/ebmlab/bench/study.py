@@ -86,7 +86,8 @@ from ebmlab.bench.common import (
     Report, cpu_capability, cpu_flags, cpu_model, device_name, flop_counter, load_note, measured_peak_gflops,
     native_bf16, peak_tflops, sanitise, sync,
 )
-from ebmlab.config import Tagged, from_dict, load_yaml
+from ebmlab.config import Tagged, from_dict
+from ebmlab.io import load_yaml
 from ebmlab.errors import ConfigError
 from ebmlab.data.images import ImageDataConfig, load_images
 from ebmlab.engine.alloc import reset_allocator, tune_allocator

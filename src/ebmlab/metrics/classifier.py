@@ -117,7 +117,7 @@ class DigitClassifier:
 
 def load_classifier(path, device="cpu") -> DigitClassifier:
     """The classifier saved by :func:`train_classifier`; its id names the file's sha256."""
-    from ebmlab.cli import require_file
+    from ebmlab.io import require_file
     path = require_file(path, "train it with 'python -m ebmlab.metrics.classifier train'")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "ebmlab-digit-classifier-1":
