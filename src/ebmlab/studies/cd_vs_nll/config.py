@@ -241,8 +241,8 @@ class ClassifierRun(_Classifier, _Data, _Every):
 
 
 @dataclasses.dataclass
-class TrainRun(_Practical, _Train, _Chains, _Data, _OnDiverge, _Every):
-    """One regime's training slice: the energy, its sampler, Algorithm 7 and the regime."""
+class _OneRegime:
+    """A job of one regime: its name and settings (the fields come last in the job's slice)."""
 
     label: str = field("nll", doc="regime name")
     regime: Regime = field(default_factory=Regime)
@@ -250,6 +250,11 @@ class TrainRun(_Practical, _Train, _Chains, _Data, _OnDiverge, _Every):
     def __post_init__(self):
         self.check_chains()
         _check_regime_names([self.label], "label")
+
+
+@dataclasses.dataclass
+class TrainRun(_OneRegime, _Practical, _Train, _Chains, _Data, _OnDiverge, _Every):
+    """One regime's training slice: the energy, its sampler, Algorithm 7 and the regime."""
 
     def train_config(self) -> GagnonTrainConfig:
         p, r = self.practical, self.regime
@@ -262,15 +267,11 @@ class TrainRun(_Practical, _Train, _Chains, _Data, _OnDiverge, _Every):
 
 
 @dataclasses.dataclass
-class EvalRun(_Evaluation, _Practical, _Chains, _TestSplit, _Data, _Every):
+class EvalRun(_OneRegime, _Evaluation, _Practical, _Chains, _TestSplit, _Data, _Every):
     """One regime's evaluation slice: the trained energy's settings, the test chains, AIS and the regime."""
 
-    label: str = field("nll", doc="regime name")
-    regime: Regime = field(default_factory=Regime)
-
     def __post_init__(self):
-        self.check_chains()
-        _check_regime_names([self.label], "label")
+        super().__post_init__()
         _check_eval_roles(self.eval)
 
     def uses_deformation(self) -> bool:

@@ -77,13 +77,24 @@ _DATA_DOC = ("the training split; the test accuracy uses the same config with sp
 
 
 @dataclasses.dataclass
-class JEMCommon:
-    """Settings every run of the study shares."""
+class JEMClassifier:
+    """A classifier job's slice (the digit classifier of the substitute Frechet distance); also
+    the first settings every run shares."""
 
-    seed: int = field(1, doc="seeds weights, chains and data order (the same for every sampler; JEM: 1)")
+    seed: int = field(1, doc="seeds weights, chains, data order and the classifier (the same for every "
+                             "sampler; JEM: 1)")
     threads: int = threads_field(4)
     device: Device = device_field()
     data: ImageDataConfig = field(default_factory=_default_data, doc=_DATA_DOC)
+
+    def __post_init__(self):
+        check_data(self.data)
+
+
+@dataclasses.dataclass
+class JEMCommon(JEMClassifier):
+    """Settings every run of the study shares."""
+
     model: ModelSpec = field(default_factory=lambda: Tagged("wrn", WRNConfig()))
     train: JEMTrainConfig = field(default_factory=JEMTrainConfig)
     engine: ImageEngineConfig = engine_field()
@@ -93,25 +104,9 @@ class JEMCommon:
     on_diverge: Literal["record", "fail"] = field(
         "record", doc="record: the run reports 'diverged' and its last good checkpoint's metrics; fail: exit 3")
 
-    def __post_init__(self):
-        check_data(self.data)
-
 
 JEMStudy, JEMRun = sampler_study(JEMCommon, SamplerSpec, _default_samplers, "sgld", module=__name__,
                                  names=("JEMStudy", "JEMRun"))
-
-
-@dataclasses.dataclass
-class JEMClassifier:
-    """A classifier job's slice: the digit classifier of the substitute Frechet distance."""
-
-    seed: int = field(1, doc="seeds the classifier's weights and batches")
-    threads: int = threads_field(4)
-    device: Device = device_field()
-    data: ImageDataConfig = field(default_factory=_default_data, doc=_DATA_DOC)
-
-    def __post_init__(self):
-        check_data(self.data)
 
 
 @dataclasses.dataclass
