@@ -2,7 +2,9 @@
 # Table 4.1 (FID) and Figs 4.6-4.11. One GPU job per (data set, run) cell.
 #
 #   snakemake reports/table4_1.csv --cores all --config profile=paper      # the whole table
-#   snakemake table4_1_mnist --cores 2 --config profile=fast               # the MNIST column + its figures
+#   snakemake reports/fast/table4_1.csv --cores 2 --config profile=fast    # the MNIST column, 3 seeds
+#   snakemake table4_1_mnist --cores 2 --config profile=fast               # ... and its figures
+# A cell's folder is <data set>/<run>/seed<k> (jobs.py says which runs get which seeds).
 
 if "table4_1" in config:
     from snakemake.exceptions import WorkflowError
@@ -11,16 +13,24 @@ if "table4_1" in config:
 
     T41_STUDY = config["table4_1"]
     try:
-        T41_CELLS = t41_jobs.cells(T41_STUDY)  # [(data set, run)]; nijkamp.smk reads it too
+        # [(data set, run/seed<k>)]; nijkamp.smk reads it too
+        T41_CELLS = [(ds, f"{run}/seed{s}") for ds, run, s in t41_jobs.cells(T41_STUDY)]
     except t41_jobs.ConfigError as err:
         raise WorkflowError(f"{PARAMS}: table4_1: {err}")
+    T41_SEED0 = t41_jobs.seeds(T41_STUDY)[0]
     T41_DATASETS = t41_jobs.datasets(T41_STUDY)
     T41_FIG_DATASETS = t41_jobs.figure_datasets(T41_STUDY)
     T41_THREADS = T41_STUDY.get("threads", 1)
     T41_DIR = f"{RESULTS}/table4_1"
     T41_FIG_DIR = f"{FIGURES}/table4_1"
     # per data set: its run folders and, for the 'classifier' metric, the classifier it needs
-    T41_RUNS = {ds: [f"{T41_DIR}/{ds}/{run}" for run in t41_jobs.runs_of(T41_STUDY, ds)] for ds in T41_DATASETS}
+    T41_RUNS = {ds: [f"{T41_DIR}/{t41_jobs.cell_folder(ds, run, s)}" for run in t41_jobs.runs_of(T41_STUDY, ds)
+                     for s in t41_jobs.seeds_of(T41_STUDY, run)] for ds in T41_DATASETS}
+    # the figures read the first seed of every row; the step-size figure the sweep's cells
+    T41_FIG_RUNS = {ds: [f"{T41_DIR}/{t41_jobs.cell_folder(ds, run, T41_SEED0)}"
+                         for run in t41_jobs.runs_of(T41_STUDY, ds)] for ds in T41_DATASETS}
+    T41_SWEEP_RUNS = {ds: [f"{T41_DIR}/{t41_jobs.cell_folder(ds, run, T41_SEED0)}"
+                           for run in t41_jobs.sweep_of(T41_STUDY, ds)] for ds in T41_DATASETS}
     T41_ALL_RUNS = [d for ds in T41_DATASETS for d in T41_RUNS[ds]]
     T41_CLASSIFIER = {ds: [f"{T41_DIR}/classifier/{ds}.pt"] if "classifier" in t41_jobs.metrics_of(T41_STUDY, ds)
                       else [] for ds in T41_DATASETS}
@@ -29,7 +39,8 @@ if "table4_1" in config:
 
     wildcard_constraints:
         t41_ds="|".join(T41_DATASETS),
-        t41_run="|".join(t41_jobs.runs(T41_STUDY)),
+        t41_run="|".join(t41_jobs.runs(T41_STUDY) + list(t41_jobs.sweep(T41_STUDY))).replace(".", r"\."),
+        t41_seed=r"\d+",
         t41_fig_ds="|".join(T41_FIG_DATASETS) or "^$",
 
     # classifier and reference jobs get the study's GPU too: they run on the study's `device`
@@ -74,19 +85,19 @@ if "table4_1" in config:
             ref=rules.table4_1_reference.output[0],
             classifier=lambda wildcards: T41_CLASSIFIER[wildcards.t41_ds],
         output:
-            metrics=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/metrics.json",
-            history=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/history.csv",
-            chains=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/chains.json",
-            samples=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/samples.png",
-            model=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/model.pt",
+            metrics=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/metrics.json",
+            history=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/history.csv",
+            chains=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/chains.json",
+            samples=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/samples.png",
+            model=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/model.pt",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "cell",
-                                             f"{wildcards.t41_ds}/{wildcards.t41_run}"),
+                                             f"{wildcards.t41_ds}/{wildcards.t41_run}/seed{wildcards.t41_seed}"),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
             ref=lambda wildcards, input: str(Path(input.ref).parent),
             classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
         log:
-            log_of("table4_1", "{t41_ds}/{t41_run}"),
+            log_of("table4_1", "{t41_ds}/{t41_run}/seed{t41_seed}"),
         threads: T41_THREADS
         resources:
             **job_resources("table4_1", gpu=True),
@@ -94,15 +105,18 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 cell --config {params.cfg:q} "
-            "--job {wildcards.t41_ds}/{wildcards.t41_run} --out {params.out} --ref-dir {params.ref} "
+            "--job {wildcards.t41_ds}/{wildcards.t41_run}/seed{wildcards.t41_seed} --out {params.out} "
+            "--ref-dir {params.ref} "
             "{params.classifier} > {log} 2>&1"
 
+    # the table (mean and sd over seeds per row) and the claims T1-T6; the cells' history is read
     rule table4_1_table:
         input:
-            [f"{d}/metrics.json" for d in T41_ALL_RUNS],
+            [f"{d}/{f}" for d in T41_ALL_RUNS for f in ("metrics.json", "history.csv")],
         output:
             csv=f"{REPORTS}/table4_1.csv",
             metrics=f"{REPORTS}/metrics/table4_1.json",
+            claims=f"{REPORTS}/table4_1_claims.csv",
         params:
             runs=T41_ALL_RUNS,
             profile=PROFILE,
@@ -113,16 +127,17 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} > {log} 2>&1"
 
+    # one row per cell (every seed, and the step-size sweep) of one data set
     rule table4_1_column:
         input:
-            lambda wildcards: [f"{d}/metrics.json" for d in T41_RUNS[wildcards.t41_ds]],
+            lambda wildcards: [f"{d}/metrics.json" for d in T41_RUNS[wildcards.t41_ds] + T41_SWEEP_RUNS[wildcards.t41_ds]],
         output:
             csv=f"{REPORTS}/table4_1_{{t41_ds}}.csv",
             metrics=f"{REPORTS}/metrics/table4_1_{{t41_ds}}.json",
         params:
-            runs=lambda wildcards: T41_RUNS[wildcards.t41_ds],
+            runs=lambda wildcards: T41_RUNS[wildcards.t41_ds] + T41_SWEEP_RUNS[wildcards.t41_ds],
             profile=PROFILE,
         log:
             log_of("table4_1", "column_{t41_ds}"),
@@ -130,17 +145,17 @@ if "table4_1" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.table4_1 table --runs {params.runs} --profile {params.profile} "
+            "python -m ebmlab.studies.table4_1 cells --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
     rule table4_1_figures:
         input:
-            lambda wildcards: [f"{d}/{f}" for d in T41_RUNS[wildcards.t41_fig_ds]
+            lambda wildcards: [f"{d}/{f}" for d in T41_FIG_RUNS[wildcards.t41_fig_ds]
                                for f in ("metrics.json", "history.csv", "chains.json", "samples.png")],
         output:
             [f"{T41_FIG_DIR}/{name}_{{t41_fig_ds}}.png" for name in T41_FIGS],
         params:
-            runs=lambda wildcards: T41_RUNS[wildcards.t41_fig_ds],
+            runs=lambda wildcards: T41_FIG_RUNS[wildcards.t41_fig_ds],
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
             log_of("table4_1", "figures_{t41_fig_ds}"),
@@ -151,17 +166,40 @@ if "table4_1" in config:
             "python -m ebmlab.studies.table4_1 figures --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
             "--out-dir {params.out} > {log} 2>&1"
 
-    # one named target per data set: its column of the table (and its figures, if any)
+    # beyond the thesis: final acceptance and score against h, fixed and matched noise
+    rule table4_1_stepsize:
+        input:
+            lambda wildcards: [f"{d}/metrics.json" for d in T41_SWEEP_RUNS[wildcards.t41_fig_ds]],
+        output:
+            f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png",
+        params:
+            runs=lambda wildcards: T41_SWEEP_RUNS[wildcards.t41_fig_ds],
+        log:
+            log_of("table4_1", "stepsize_{t41_fig_ds}"),
+        localrule: True
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.studies.table4_1 stepsize --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
+            "--out {output} > {log} 2>&1"
+
+    # a figure data set's figures: Figs 4.6-4.11, the sample grids and, with a sweep, the step-size figure
+    T41_FIGURE_FILES = {ds: [f"{T41_FIG_DIR}/{name}_{ds}.png" for name in T41_FIGS]
+                        + ([f"{T41_FIG_DIR}/table4_1_stepsize_{ds}.png"] if T41_SWEEP_RUNS[ds] else [])
+                        if ds in T41_FIG_DATASETS else [] for ds in T41_DATASETS}
+
+    # one named target per data set: the table, its column's cells and its figures, if any
     for _ds in T41_DATASETS:
         rule:
             name:
                 f"table4_1_{_ds}"
             input:
+                rules.table4_1_table.output.csv,
                 f"{REPORTS}/table4_1_{_ds}.csv",
-                [f"{T41_FIG_DIR}/{name}_{_ds}.png" for name in T41_FIGS] if _ds in T41_FIG_DATASETS else [],
+                T41_FIGURE_FILES[_ds],
             localrule: True
 
     ALL_TARGETS += [
         rules.table4_1_table.output.csv,
-        *[f"{T41_FIG_DIR}/{name}_{ds}.png" for ds in T41_FIG_DATASETS for name in T41_FIGS],
+        *[f for ds in T41_FIG_DATASETS for f in T41_FIGURE_FILES[ds]],
     ]

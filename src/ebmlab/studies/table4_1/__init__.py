@@ -1,16 +1,16 @@
 """Thesis Table 4.1 and Figs 4.6-4.11: which sampler trains an image EBM (section 4.2.1).
 
-One cell = one (data set, run) pair: an energy trained with thesis Algorithm 7 and one
+One cell = one (data set, run, seed): an energy trained with thesis Algorithm 7 and one
 sampler (or a sampler switch), then scored by FID. Every cell is its own job, named
-``<dataset>/<run>``; reference statistics are one job per data set::
+``<dataset>/<run>/seed<k>`` as its folder; reference statistics are one job per data set::
 
     python -m ebmlab.studies.table4_1 reference --params params/smoke.yaml --section table4_1 --job mnist \\
         --ref-dir results/smoke/table4_1/ref [--classifier results/smoke/table4_1/classifier/mnist.pt]
-    python -m ebmlab.studies.table4_1 cell --params params/smoke.yaml --section table4_1 --job mnist/mala \\
-        --out results/smoke/table4_1/mnist/mala --ref-dir results/smoke/table4_1/ref [--classifier ...]
-    python -m ebmlab.studies.table4_1 table --runs results/smoke/table4_1/mnist/* --profile smoke --csv t.csv \\
-        --metrics t.json
-    python -m ebmlab.studies.table4_1 figures --runs results/smoke/table4_1/mnist/* --dataset mnist --out-dir figs
+    python -m ebmlab.studies.table4_1 cell --params params/smoke.yaml --section table4_1 --job mnist/mala/seed0 \\
+        --out results/smoke/table4_1/mnist/mala/seed0 --ref-dir results/smoke/table4_1/ref [--classifier ...]
+    python -m ebmlab.studies.table4_1 table --runs results/smoke/table4_1/mnist/*/seed* --profile smoke --csv t.csv \\
+        --metrics t.json --claims claims.csv
+    python -m ebmlab.studies.table4_1 figures --runs results/smoke/table4_1/mnist/*/seed0 --dataset mnist --out-dir figs
 
 (the digit classifier of the 'classifier' metric is ``python -m ebmlab.metrics.classifier train``,
 given the ``classifier`` job's slice).

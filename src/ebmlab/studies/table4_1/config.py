@@ -76,6 +76,29 @@ class SwitchSpec:
 
 
 @dataclasses.dataclass
+class StepSweep:
+    """Beyond the thesis: short runs of a few samplers over step sizes h, with the study's noise
+    ('fixed') and with the noise that keeps the Langevin relation sigma = sqrt(2h) ('matched').
+
+    Each (run, h, noise) is a cell named ``step_<run>_h<h>_<noise>`` on the figure data sets,
+    trained with the first seed only; ``iterations``, ``buffer_size`` and ``n_samples`` replace
+    the study's (a short run touches only a small buffer, so the scored states are its own).
+    """
+
+    runs: list[str] = field(default_factory=lambda: ["mala_exact", "langevin"], doc="labels in samplers")
+    step_sizes: list[float] = field(default_factory=lambda: [100.0, 1.0, 0.01], doc="h values")
+    noises: list[Literal["fixed", "matched"]] = field(default_factory=lambda: ["fixed", "matched"],
+                                                      doc="fixed: the study's noise; matched: sqrt(2h)")
+    iterations: int = field(100, bound=Bound(lo=1), doc="training iterations per sweep cell")
+    buffer_size: int = field(2000, bound=Bound(lo=1), doc="replay-buffer capacity of a sweep cell")
+    n_samples: int = field(2000, bound=Bound(lo=2), doc="buffer states scored per sweep cell")
+
+    def __post_init__(self):
+        check(len(self.step_sizes) > 0 and all(h > 0 for h in self.step_sizes),
+              f"step_sweep.step_sizes must be positive numbers, got {self.step_sizes}")
+
+
+@dataclasses.dataclass
 class Table41Common:
     """Settings every cell shares."""
 
@@ -121,6 +144,10 @@ class Table41Study(Table41Common):
                                       doc="runs trained on every data set (the table's rows)")
     figure_datasets: list[str] = field(default_factory=lambda: ["cifar10"],
                                        doc="data sets that also get the other runs and Figs 4.6-4.11")
+    seeds: list[int] | None = field(None, doc="seeds of the seeded runs (weights, chains, data order); null = [seed]")
+    seeded_runs: list[str] | None = field(None, doc="runs trained with every seed; the others get the first; "
+                                                    "null = table_samplers")
+    step_sweep: StepSweep | None = field(None, doc="the step-size sweep on the figure data sets; null = none")
 
     def __post_init__(self):
         check(len(self.datasets) > 0, "datasets must name at least one data set")
@@ -139,6 +166,13 @@ class Table41Study(Table41Common):
                       f"(samplers: {', '.join(self.samplers)})")
         for ds in self.figure_datasets:
             check(ds in self.datasets, f"figure_datasets: unknown data set {ds!r} (datasets: {', '.join(self.datasets)})")
+        check(self.seeds is None or (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds)),
+              f"seeds must list distinct seeds, got {self.seeds}")
+        for label in self.seeded_runs or []:
+            check(label in runs, f"seeded_runs: unknown run {label!r} (runs: {', '.join(runs)})")
+        for label in self.step_sweep.runs if self.step_sweep else []:
+            check(label in self.samplers, f"step_sweep.runs: unknown sampler {label!r} "
+                                          f"(samplers: {', '.join(self.samplers)})")
 
 
 @dataclasses.dataclass
@@ -169,8 +203,8 @@ class Table41Cell(Table41Common):
 
     @property
     def label(self) -> str:
-        """The job label (``--job``): ``<dataset>/<run>``, as its results folder."""
-        return f"{self.dataset}/{self.run}"
+        """The job label (``--job``): ``<dataset>/<run>/seed<seed>``, as its results folder."""
+        return f"{self.dataset}/{self.run}/seed{self.seed}"
 
     @property
     def train_config(self) -> ImageTrainConfig:

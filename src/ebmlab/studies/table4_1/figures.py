@@ -7,9 +7,13 @@
 * fig4_9: acceptance rate of MALA and tempered MALA over the whole training;
 * fig4_10: the score curve of the run that switches from Langevin to MALA, with
   Langevin throughout for comparison;
-* fig4_11: pSGLD's mean preconditioner G per training batch, one line per lambda.
+* fig4_11: pSGLD's mean preconditioner G per training batch, one line per lambda;
+* table4_1_samples: the scored samples of every row;
+* table4_1_stepsize (beyond the thesis, :func:`write_stepsize`): final acceptance and score
+  against the step size h of the sweep's cells, with the study's noise and with sqrt(2h).
 
-A panel whose run is not part of the profile says so instead of failing.
+The rule passes the first seed's cell of every row (a seed's curves, not a mean: the chains
+panels need one run). A panel whose run is not part of the profile says so instead of failing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from ebmlab.plotting import missing, plt, save
 from ebmlab.studies.base import RunFolder
 
 # the thesis's colours (Fig 4.6): green SGLD, pink pSGLD, blue tempered MALA, red MALA
-COLORS = {"langevin": "tab:green", "psgld": "tab:pink", "tempered_mala": "tab:blue", "mala": "tab:red"}
+COLORS = {"langevin": "tab:green", "psgld": "tab:pink", "tempered_mala": "tab:blue", "mala": "tab:red",
+          "mala_exact": "tab:orange"}
 FIGURES = ("fig4_6", "fig4_7", "fig4_8", "fig4_9", "fig4_10", "fig4_11", "table4_1_samples")
 METRIC_LABELS = {"inception": "FID", "classifier": "classifier Frechet distance (substitute)",
                  "inception_standin": "FID with random-weight Inception (stand-in)"}
@@ -118,7 +123,7 @@ def write_figures(run_dirs: list[str | Path], dataset: str, out_dir: str | Path)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     mala = [(*by[k].series("accept_rate_mean"), f"{k}: fraction accepted", COLORS[k])
-            for k in ("mala", "tempered_mala") if k in by]
+            for k in ("mala", "tempered_mala", "mala_exact") if k in by]
     _over_training(ax, mala, "MALA", "acceptance rate (mean over chain steps)",
                    f"MALA acceptance over training ({dataset}) - thesis Fig 4.9", unit=True)
     save(fig, paths["fig4_9"])
@@ -160,3 +165,44 @@ def write_figures(run_dirs: list[str | Path], dataset: str, out_dir: str | Path)
     fig.suptitle(f"samples scored for Table 4.1 ({dataset}; {runs[0].metrics['fid_source']})")
     save(fig, paths["table4_1_samples"])
     return list(paths.values())
+
+
+def write_stepsize(run_dirs: list[str | Path], dataset: str, out: str | Path) -> Path:
+    """Final acceptance and score against h, one line per (sampler, noise) of the sweep."""
+    from ebmlab.io import read_json
+    from ebmlab.studies.table4_1.claims import score_columns
+    ms = [read_json(Path(d) / "metrics.json", HINT) for d in run_dirs]
+    lines: dict[tuple[str, str], list[tuple[float, float | None, float | None]]] = {}
+    for m in ms:
+        name, noise = m["run"][len("step_"):].rsplit("_", 2)[0], m["run"].rsplit("_", 1)[1]
+        cols = score_columns(m)
+        sc = None if m["diverged"] else next((v for v in cols.values() if v is not None), None)
+        lines.setdefault((name, noise), []).append((m["sampler_config"]["step_size"], m["accept_prob_final"], sc))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    if not lines:
+        missing(a, "step-size sweep")
+        missing(b, "step-size sweep")
+    for (name, noise), pts in sorted(lines.items()):
+        pts.sort()
+        style = dict(marker="o", color=COLORS.get(name), ls="-" if noise == "fixed" else "--",
+                     label=f"{name}, sigma = {'0.01 (study)' if noise == 'fixed' else 'sqrt(2h)'}")
+        acc = [(h, v) for h, v, _ in pts if v is not None]
+        scr = [(h, v) for h, _, v in pts if v is not None]
+        if acc:
+            a.plot(*zip(*acc), **style)
+        if scr:
+            b.plot(*zip(*scr), **style)
+    for ax, ylabel in ((a, "final acceptance probability (exact test)"),
+                       (b, "classifier Frechet distance (substitute)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("step size h")
+        ax.set_ylabel(ylabel)
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    a.set_ylim(-0.02, 1.02)
+    if b.has_data():
+        b.set_yscale("log")
+    a.set_title(f"acceptance against h ({dataset}, short runs)")
+    b.set_title("score against h (diverged runs left out)")
+    save(fig, Path(out))
+    return Path(out)

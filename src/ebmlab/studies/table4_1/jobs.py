@@ -7,9 +7,14 @@ Three job kinds, labelled as their outputs are:
   seed, device, threads;
 * ``reference`` (``--job <dataset>``): the data set's images and metrics, ``fid.reference_split``
   and ``fid.reference_n``, device, threads; no samplers, no training settings;
-* ``cell`` (``--job <dataset>/<run>``): the shared settings, the data set's entry, the run's
-  own sampler (and, for a switch, the one it switches to); not the other runs.
+* ``cell`` (``--job <dataset>/<run>/seed<k>``, e.g. ``mnist/langevin/seed1``): the shared
+  settings with ``seed`` = k, the data set's entry, the run's own sampler (and, for a switch,
+  the one it switches to); not the other runs. The runs in ``seeded_runs`` (default: the table's
+  rows) get every seed in ``seeds``; the others, and the step-size sweep's cells
+  (``step_<run>_h<h>_<fixed|matched>``), the first one only.
 """
+
+import math
 
 from ebmlab.studies.base import ConfigError, Job, entry, pick, without
 
@@ -72,24 +77,91 @@ def runs_of(study, ds) -> list[str]:
     return rows
 
 
-def cells(study) -> list[tuple[str, str]]:
-    """Every (data set, run) cell of the study."""
-    return [(ds, run) for ds in datasets(study) for run in runs_of(study, ds)]
+def seeds(study) -> list[int]:
+    """The seeds of the seeded runs (the first one is every other run's)."""
+    return list(study.get("seeds") or [study.get("seed", 0)])
+
+
+def seeded_runs(study) -> list[str]:
+    study = _filled(study)
+    return list(study.get("seeded_runs") or study["table_samplers"])
+
+
+def _h(h: float) -> str:
+    return f"{h:g}"
+
+
+def sweep(study) -> dict[str, tuple[str, float, str]]:
+    """The step-size sweep's cells: run name -> (sampler label, h, 'fixed' | 'matched')."""
+    sw = study.get("step_sweep")
+    if sw is None:
+        return {}
+    runs_ = sw.get("runs", ["mala_exact", "langevin"])
+    hs = sw.get("step_sizes", [100.0, 1.0, 0.01])
+    noises = sw.get("noises", ["fixed", "matched"])
+    return {f"step_{r}_h{_h(h)}_{n}": (r, float(h), n) for r in runs_ for n in noises for h in hs}
+
+
+def sweep_of(study, ds) -> list[str]:
+    """The sweep's run names on data set ``ds`` (figure data sets only)."""
+    return list(sweep(study)) if ds in figure_datasets(study) else []
+
+
+def seeds_of(study, run) -> list[int]:
+    return seeds(study) if run in seeded_runs(study) else seeds(study)[:1]
+
+
+def cells(study) -> list[tuple[str, str, int]]:
+    """Every (data set, run, seed) cell of the study: the rows, then the sweep."""
+    return [(ds, run, s) for ds in datasets(study) for run in runs_of(study, ds) for s in seeds_of(study, run)] + \
+        [(ds, run, seeds(study)[0]) for ds in datasets(study) for run in sweep_of(study, ds)]
+
+
+def cell_folder(ds: str, run: str, seed: int) -> str:
+    """A cell's job label and results folder below the study's: ``<dataset>/<run>/seed<k>``."""
+    return f"{ds}/{run}/seed{seed}"
+
+
+#: samplers with an MH test (Langevin: the one track_acceptance computes)
+TESTED = ("langevin", "mala", "tempered_mala")
+
+
+def _sweep_slice(study, out, name):
+    run, h, noise = sweep(study)[name]
+    sw = study["step_sweep"] or {}
+    spec = entry(study, "samplers", run)
+    # every sweep move is judged by the exact test (Langevin's only computed), so acceptance is comparable
+    out["sampler"] = {**spec, "step_size": h, **({"test": "exact"} if spec.get("name") in TESTED else {})}
+    if noise == "matched":  # the Langevin relation sigma^2 = 2h: exact MALA tests at T = 1
+        out.update(noise=math.sqrt(2 * h), noise_is="std")
+    out["train"] = {**(study.get("train") or {}), "max_iterations": sw.get("iterations", 100),
+                    "buffer_size": sw.get("buffer_size", 2000)}
+    out["fid"] = {**(out.get("fid") or {}), "n_samples": sw.get("n_samples", 2000), "curve_every": None}
+    return out
 
 
 def cell_slice(study, label):
-    """A cell: the shared settings, its data set's entry and its run's sampler(s)."""
+    """A cell: the shared settings (its own seed), its data set's entry and its run's sampler(s)."""
     study = _filled(study)
-    ds, sep, run = (label or "").partition("/")
-    if not sep:
-        raise ConfigError(f"a cell's job label is <dataset>/<run>, got {label!r}")
+    ds, run, seed = (label or "").split("/") + [""] * (2 - (label or "").count("/"))
+    if not (seed.startswith("seed") and seed[4:].isdigit()):
+        raise ConfigError(f"a cell's job label is <dataset>/<run>/seed<k>, got {label!r}")
+    seed = int(seed[4:])
     e = _entry(study, ds)
-    if run not in runs_of(study, ds):
-        raise ConfigError(f"unknown run {run!r} for {ds} (runs: {', '.join(runs_of(study, ds))})")
+    known = runs_of(study, ds) + sweep_of(study, ds)
+    if run not in known:
+        raise ConfigError(f"unknown run {run!r} for {ds} (runs: {', '.join(known)})")
+    allowed = seeds_of(study, run) if run in runs_of(study, ds) else seeds(study)[:1]
+    if seed not in allowed:
+        raise ConfigError(f"{ds}/{run}: seed {seed} is not one of its seeds ({', '.join(map(str, allowed))})")
     out = pick(study, COMMON)
-    if ds not in study["figure_datasets"]:  # the Fig 4.6 curve is drawn for figure data sets only
+    out["seed"] = seed
+    # the Fig 4.6 curve is drawn for figure data sets only, from the first seed
+    if ds not in study["figure_datasets"] or seed != seeds(study)[0]:
         out["fid"] = {**(study.get("fid") or {}), "curve_every": None}
     out.update(dataset=ds, entry=without(e, ["runs"]), run=run)
+    if run in sweep(study):
+        return _sweep_slice(study, out, run)
     if run in study["switches"]:
         sw = study["switches"][run] or {}
         out["sampler"] = entry(study, "samplers", sw.get("first", "langevin"))
@@ -100,7 +172,7 @@ def cell_slice(study, label):
 
 
 def cell_labels(study):
-    return [f"{ds}/{run}" for ds, run in cells(study)]
+    return [cell_folder(*c) for c in cells(study)]
 
 
 def reference_slice(study, ds):
