@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping
 from ebmlab.cli import add_config_args, guarded, raw_config
 from ebmlab.config import Bound, field
 from ebmlab.errors import ConfigError
-from ebmlab.io import atomic_write_json, atomic_write_text, read_json
+from ebmlab.io import atomic_write_json, atomic_write_text, read_json, require_folder
 from ebmlab.report import csv_text
 
 # ---------------------------------------------------------------------------
@@ -257,6 +257,9 @@ def main_for(prog: str, description: str, commands: Mapping[str, Command], jobs:
     def main(argv: list[str] | None = None) -> int:
         args = build_parser(prog, description, commands).parse_args(argv)
         cmd: Command = args.command
+        for spec, name in ((OUT, "out"), (OUT_DIR, "out_dir")):   # a folder at a file: one line, no compute
+            if spec in cmd.args:
+                require_folder(getattr(args, name), spec[0][0])
         if callable(cmd.func):
             cmd.func(args)
             return 0

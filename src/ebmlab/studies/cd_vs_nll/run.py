@@ -28,7 +28,7 @@ from ebmlab.config import to_dict
 from ebmlab.data.images import load_images
 from ebmlab.engine.image import engine_target
 from ebmlab.errors import ConfigError
-from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch, require_file
 from ebmlab.metrics.ais import ais_log_z, nll_from_ais
 from ebmlab.metrics.classifier import train_classifier
 from ebmlab.metrics.scoring import to_unit
@@ -202,7 +202,7 @@ def evaluate(run: EvalRun, out: Path, classifier_path: str | None) -> None:
     device = resolve_device(run.device)
     if run.uses_deformation():
         elasticdeform_module()
-    ckpt = torch.load(require_file(out / "model.pt", "run 'train' first"), map_location=device, weights_only=False)
+    ckpt = load_torch(out / "model.pt", "run 'train' first", map_location=device, what="model file")
     clf = _classifier(classifier_path, device)
     test = _load_split(run, run.test_split)
     ev, vr, T = run.eval, run.value_range, run.temperature

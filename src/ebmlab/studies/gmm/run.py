@@ -12,7 +12,7 @@ from ebmlab import samplers
 from ebmlab.config import to_dict
 from ebmlab.data.toy import gaussian_mixture
 from ebmlab.diagnostics import rhat, split_rhat
-from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from ebmlab.models import MLPEnergy
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
@@ -89,7 +89,7 @@ def _rhat_chains(run: GMMRun, target, data: torch.Tensor, gen: torch.Generator):
 def evaluate(run: GMMRun, out: Path) -> None:
     """R-hat, samples and energy map of a trained run."""
     torch.set_num_threads(run.threads)
-    ckpt = torch.load(require_file(out / "model.pt", "run 'train' first"), map_location="cpu", weights_only=False)
+    ckpt = load_torch(out / "model.pt", "run 'train' first", what="model file")
     model = _model(run)
     model.load_state_dict(ckpt["model"])
     model.requires_grad_(False)

@@ -21,7 +21,7 @@ from ebmlab.data.images import load_images
 from ebmlab.data.rings import PointSet, rings
 from ebmlab.engine.image import engine_target
 from ebmlab.errors import ConfigError, Diverged
-from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from ebmlab.metrics.scoring import build_extractors, reference_statistics, score, to_unit
 from ebmlab.models import build_model
 from ebmlab.plotting import save_image_grid
@@ -170,8 +170,7 @@ def segment(job: CurveJob, until: int, previous: Path | None, out: Path) -> None
     jhash = _job_hash(job)
     prev = None
     if previous is not None:
-        prev = torch.load(require_file(previous, "run the previous segment first"), map_location="cpu",
-                          weights_only=False)
+        prev = load_torch(previous, "run the previous segment first", what="segment checkpoint")
         if prev.get("job_hash") != jhash or prev.get("iteration") != until - every:
             raise ConfigError(f"{previous} is not iteration {until - every} of this curve's training")
     if prev is not None and prev.get("diverged"):  # keep the last good state and say so at every later point
@@ -218,7 +217,7 @@ def reference(job: ReferenceJob, ref_dir: str, classifier: str | None) -> None:
 
 
 def _load_segment(path, job: CurveJob) -> dict:
-    ckpt = torch.load(require_file(path, "run its training segment first"), map_location="cpu", weights_only=False)
+    ckpt = load_torch(path, "run its training segment first", what="segment checkpoint")
     if ckpt.get("job_hash") != _job_hash(job):
         raise ConfigError(f"{path} was trained with another configuration than this curve's")
     return ckpt
