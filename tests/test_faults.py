@@ -278,3 +278,107 @@ def test_corrupt_reference_statistics_are_recomputed(tmp_path, capsys):
     assert len(warning) == 1 and f"unreadable reference statistics {cache} (" in warning[0]
     assert warning[0].endswith("; recomputing them")
     assert os.path.exists(str(cache) + ".corrupt") and cache.read_bytes() == good
+
+
+# ---------------------------------------------------------------------------
+# divergence in record mode: one line on stderr, the last good state saved
+
+def _diverge_at(cls, monkeypatch, at):
+    """Make ``cls.step`` diverge at 0-based iteration ``at`` (as its own guard would)."""
+    step = cls.step
+
+    def patched(self, it):
+        if it == at:
+            raise self._diverged(it, "loss=1e+09, max|E|=1e+09 (limit 1000)")
+        return step(self, it)
+
+    monkeypatch.setattr(cls, "step", patched)
+
+
+def test_image_trainer_records_the_divergence_and_restores_the_last_good_checkpoint(tmp_path, capsys,
+                                                                                  monkeypatch):
+    from ebmlab.train.image import ImageTrainer, train_or_record
+    _diverge_at(ImageTrainer, monkeypatch, 6)   # the seventh iteration; checkpoint after the fourth
+    t = image_trainer(tmp_path)
+    result, message = train_or_record(t, "record")
+    assert result is None
+    (line,) = err_lines(capsys)
+    assert line == (f"diverged (recorded; on_diverge: record): iteration 7: loss=1e+09, max|E|=1e+09 (limit 1000); "
+                    f"last good checkpoint: {tmp_path / 'last.pt'} (after iteration 4)")
+    assert line.endswith(f"record): {message}") and t.iteration == 6
+    assert t.restore_last_good() == f"{tmp_path / 'last.pt'} (after iteration 4)"
+    saved = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert t.iteration == 4 and len(t.history) == 4 and same(t.model.state_dict(), saved["model"])
+
+
+def test_without_a_checkpoint_the_last_good_state_is_the_starting_weights(capsys, monkeypatch):
+    from test_image_train import trainer
+    from ebmlab.train.image import ImageTrainer, train_or_record
+    _diverge_at(ImageTrainer, monkeypatch, 2)
+    t = trainer(None, epochs=3)
+    start = {k: v.clone() for k, v in t.model.state_dict().items()}
+    assert train_or_record(t, "record")[0] is None
+    (line,) = err_lines(capsys)
+    assert line.startswith("diverged (recorded; on_diverge: record): iteration 3: ")
+    assert line.endswith("last good checkpoint: none")
+    assert not same(t.model.state_dict(), start)
+    assert t.restore_last_good() == "the weights training started from (after iteration 0)"
+    assert same(t.model.state_dict(), start) and t.iteration == 0 and t.history == []
+    with pytest.raises(Exception, match="^iteration 3: "):
+        train_or_record(trainer(None, epochs=3), "fail")
+
+
+def test_cd_vs_nll_record_mode_says_it_and_saves_the_last_good_model(tmp_path, capsys, monkeypatch, keep_threads):
+    from test_cd_vs_nll import DIGITS, study_file
+    from ebmlab.studies.cd_vs_nll.__main__ import main
+    from ebmlab.train.image import ImageTrainer
+    _diverge_at(ImageTrainer, monkeypatch, 3)
+    cfg = study_file(tmp_path, {"device": "cpu", "data": DIGITS, "model": {"name": "gagnon_mnist", "width": 2,
+                                "latent": 4}, "train": {"max_iterations": 6, "batch_size": 16, "buffer_size": 50,
+                                                        "checkpoint_every": 2}})
+    out = tmp_path / "nll"
+    assert main(["train", "--params", cfg, "--job", "nll", "--out", str(out)]) == 0
+    (line,) = err_lines(capsys)
+    assert line.startswith("diverged (recorded; on_diverge: record): iteration 4: ")
+    assert line.endswith(f"last good checkpoint: {out / 'ckpt' / 'last.pt'} (after iteration 2)")
+    saved = torch.load(out / "model.pt", weights_only=False)
+    assert saved["iteration"] == 2 and saved["diverged"].startswith("iteration 4: ")
+    assert same(saved["model"], torch.load(out / "ckpt" / "last.pt", weights_only=False)["model"])
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 3   # the curves up to the divergence
+
+
+def test_jem_record_mode_says_it_and_saves_the_last_good_model(tmp_path, capsys, monkeypatch, keep_threads):
+    from test_jem_study import train
+    from ebmlab.train.jem import JEMTrainer
+    _diverge_at(JEMTrainer, monkeypatch, 4)
+    code, out = train(tmp_path, "sgld")
+    assert code == 0
+    (line,) = [x for x in err_lines(capsys) if x.startswith("diverged")]
+    assert line.startswith("diverged (recorded; on_diverge: record): iteration 5: ")
+    assert line.endswith(f"last good checkpoint: {out / 'ckpt' / 'last.pt'} (after iteration 3)")
+    saved = torch.load(out / "model.pt", weights_only=False)
+    assert saved["iteration"] == 3
+    assert same(saved["model"], torch.load(out / "ckpt" / "last.pt", weights_only=False)["model"])
+
+
+def test_stanley_rings_divergence_says_it_and_saves_the_last_good_model(tmp_path, capsys, monkeypatch,
+                                                                       keep_threads):
+    from ebmlab.studies.stanley.config import RingsRun
+    from ebmlab.studies.stanley.run import rings_run
+    from ebmlab.train.image import ImageTrainer
+    _diverge_at(ImageTrainer, monkeypatch, 3)
+    run = from_dict(RingsRun, {"iterations": 5, "model": {"name": "convnet", "channels": [4, 4, 4, 4]},
+                               "train": {"batch_size": 8, "steps": 2, "checkpoint_every": 2, "init": "short_run",
+                                         "start_noise": "gaussian", "start_noise_std": 2.0, "alpha": 0.0},
+                               "data": {"n_train": 32}, "plot_every": 100, "eval_every": 100, "eval_samples": 16,
+                               "label": "langevin", "sampler": {"name": "langevin"}}, "rings")
+    out = tmp_path / "langevin"
+    rings_run(run, out)
+    (line,) = err_lines(capsys)
+    assert line.startswith("diverged (recorded; on_diverge: record): iteration 4: ")
+    assert line.endswith(f"last good checkpoint: {out / 'ckpt' / 'last.pt'} (after iteration 2)")
+    saved = torch.load(out / "model.pt", weights_only=False)
+    assert saved["iteration"] == 2
+    assert same(saved["model"], torch.load(out / "ckpt" / "last.pt", weights_only=False)["model"])
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["iterations"] == 3 and m["diverged"].startswith("iteration 4: ")

@@ -110,7 +110,8 @@ def train_toy_cd(model: nn.Module, data: Tensor, sampler: Sampler, cfg: ToyCDCon
             max_e = float(torch.maximum(e_pos.detach().abs().max(), e_neg.detach().abs().max()))
             if not math.isfinite(float(loss.detach())) or max_e > cfg.max_abs_energy:
                 last = f"{store.path} (after epoch {last_saved})" if store and last_saved else "none"
-                raise Diverged(f"epoch {epoch}: loss={float(loss.detach()):.3g}, max|E|={max_e:.3g}; "
+                # counts from 1: "epoch 3" is the third update, "(after epoch 2)" the state after two
+                raise Diverged(f"epoch {epoch + 1}: loss={float(loss.detach()):.3g}, max|E|={max_e:.3g}; "
                                f"last good checkpoint: {last}")
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -93,13 +93,15 @@ def train(run: TrainRun, out: Path) -> None:
     trainer = ImageTrainer(model, data, run.train_config(), SamplerSchedule(samplers.build(run.sampler)),
                            seed=run.seed, device=device, value_range=run.value_range, store=store, hooks=hooks,
                            make_target=make_target, progress=None)
-    _, diverged = train_or_record(trainer, run.on_diverge)
-    hist = trainer.history
+    _, diverged = train_or_record(trainer, run.on_diverge)   # record: one line on stderr
+    hist, reached = list(trainer.history), trainer.iteration   # the curves up to the divergence
+    if diverged:
+        trainer.restore_last_good()   # model.pt holds the last good state, not the diverged one
     atomic_write_text(out / "history.csv", csv_text(hist, history_columns(hist)) if hist else "iteration,d_st,r_t\n")
     atomic_torch_save({"model": trainer.model.state_dict(), "config": resolved, "iteration": trainer.iteration,
                        "diverged": diverged}, out / "model.pt")
     write_record(out / "train.run.yaml", command="ebmlab.studies.cd_vs_nll train", config=resolved, seed=run.seed,
-                 extra={"wall_seconds": trainer.wall, "iterations": trainer.iteration, "diverged": diverged})
+                 extra={"wall_seconds": trainer.wall, "iterations": reached, "diverged": diverged})
 
 
 # ---------------------------------------------------------------------------
