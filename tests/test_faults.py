@@ -382,3 +382,14 @@ def test_stanley_rings_divergence_says_it_and_saves_the_last_good_model(tmp_path
     assert same(saved["model"], torch.load(out / "ckpt" / "last.pt", weights_only=False)["model"])
     m = json.loads((out / "metrics.json").read_text())
     assert m["iterations"] == 3 and m["diverged"].startswith("iteration 4: ")
+
+
+def test_corrupt_samples_file_stops_the_figures_in_one_line(tmp_path, capsys, keep_threads):
+    out = tmp_path / "mala"
+    assert gmm("train", out) == 0 and gmm("evaluate", out) == 0
+    corrupt(out / "samples.npz", "truncated")
+    capsys.readouterr()
+    assert gmm_main(["figures", "--runs", str(out), "--out-dir", str(tmp_path / "fig")]) == 2
+    (line,) = err_lines(capsys)
+    assert line.startswith(f"error: corrupt file {out / 'samples.npz'} (")
+    assert line.endswith("); moved aside to samples.npz.corrupt: run 'evaluate' first")

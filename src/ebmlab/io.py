@@ -94,6 +94,20 @@ def load_torch(path, hint: str = "", *, map_location="cpu", weights_only: bool =
                         + (f": {hint}" if hint else "")) from None
 
 
+def load_npz(path, hint: str = "") -> dict:
+    """Every array of an ``.npz`` a job wrote, read at once. A missing file is a one-line DataError
+    (``hint``); a damaged one (truncated, bad CRC) is moved aside and reported in one line."""
+    import numpy as np
+    path = require_file(path, hint)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except Exception as err:  # BadZipFile, a bad CRC-32, zlib.error, EOFError: a damaged file
+        aside = move_aside(path)
+        raise DataError(f"corrupt file {path} ({first_line(err)}); moved aside to {aside.name}"
+                        + (f": {hint}" if hint else "")) from None
+
+
 def require_folder(path, flag: str = "--out") -> Path:
     """``path`` as a Path if it is, or can become, a folder: an existing file there (or above it)
     is a one-line ConfigError, given before any compute."""
