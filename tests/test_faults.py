@@ -393,3 +393,36 @@ def test_corrupt_samples_file_stops_the_figures_in_one_line(tmp_path, capsys, ke
     (line,) = err_lines(capsys)
     assert line.startswith(f"error: corrupt file {out / 'samples.npz'} (")
     assert line.endswith("); moved aside to samples.npz.corrupt: run 'evaluate' first")
+
+
+def test_saved_files_hold_no_temporary_names(tmp_path):
+    """The same state saved twice, to different files, gives the same bytes (issue 18, item 6)."""
+    import zipfile
+    from ebmlab.io import atomic_torch_save
+    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "iteration": 3}
+    atomic_torch_save(state, tmp_path / "a.pt")
+    atomic_torch_save(state, tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+    assert {n.split("/")[0] for n in zipfile.ZipFile(tmp_path / "a.pt").namelist()} == {"archive"}
+    store_a, store_b = CheckpointStore(tmp_path / "ca", "h"), CheckpointStore(tmp_path / "cb", "h")
+    for store in (store_a, store_b):
+        store.save(state)
+        store.save({**state, "iteration": 4})
+    for name in ("last.pt", "prev.pt"):
+        assert (tmp_path / "ca" / name).read_bytes() == (tmp_path / "cb" / name).read_bytes()
+
+
+def test_load_torch_moves_a_damaged_file_aside(tmp_path):
+    from ebmlab.io import atomic_torch_save, load_torch
+    path = tmp_path / "seg" / "40.pt"
+    atomic_torch_save({"iteration": 40}, path)
+    assert load_torch(path)["iteration"] == 40
+    corrupt(path, "random")
+    with pytest.raises(DataError) as err:
+        load_torch(path, "run the previous segment first", what="segment checkpoint")
+    msg = str(err.value)
+    assert msg.startswith(f"corrupt segment checkpoint {path} (") and "\n" not in msg
+    assert msg.endswith("); moved aside to 40.pt.corrupt: run the previous segment first")
+    assert not path.exists() and (tmp_path / "seg" / "40.pt.corrupt").exists()
+    with pytest.raises(DataError, match=f"^missing input {path}: run the previous segment first$"):
+        load_torch(path, "run the previous segment first")

@@ -40,10 +40,17 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
+def torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through a file handle: the archive inside is always named ``archive``, not
+    after the (random) temporary file name, so the same object gives the same bytes."""
     import torch
+    with open(path, "wb") as fh:
+        torch.save(obj, fh)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        torch_save(obj, tmp)
 
 
 def atomic_savefig(fig, path: str | Path, **kwargs: Any) -> None:

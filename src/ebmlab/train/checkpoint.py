@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ebmlab.io import atomic_path, first_line, move_aside, notice
+from ebmlab.io import atomic_path, first_line, move_aside, notice, torch_save
 
 
 def config_hash(config: Any) -> str:
@@ -66,7 +66,7 @@ class CheckpointStore:
         """Write ``last.pt``; the one it replaces becomes ``prev.pt``."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.path) as tmp:
-            torch.save({**state, "config_hash": self.chash}, tmp)
+            torch_save({**state, "config_hash": self.chash}, tmp)
             if self.path.exists():
                 os.replace(self.path, self.previous)
 
