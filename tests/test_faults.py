@@ -426,3 +426,24 @@ def test_load_torch_moves_a_damaged_file_aside(tmp_path):
     assert not path.exists() and (tmp_path / "seg" / "40.pt.corrupt").exists()
     with pytest.raises(DataError, match=f"^missing input {path}: run the previous segment first$"):
         load_torch(path, "run the previous segment first")
+
+
+def test_a_gmm_rerun_rewrites_its_result_files_byte_for_byte(tmp_path, keep_threads):
+    """Issue 18, item 6: wall times go to gmm_timing.csv and the run records only."""
+    results = {}
+    for copy in ("a", "b"):
+        root = tmp_path / copy
+        out = root / "mala"
+        assert gmm("train", out) == 0 and gmm("evaluate", out) == 0
+        assert gmm_main(["table", "--runs", str(out), "--profile", "smoke", "--csv", str(root / "t.csv"),
+                         "--metrics", str(root / "m.json"), "--timing", str(root / "timing.csv")]) == 0
+        assert gmm_main(["figures", "--runs", str(out), "--out-dir", str(root / "fig")]) == 0
+        files = ["mala/model.pt", "mala/history.csv", "mala/rhat.json", "mala/samples.npz", "t.csv", "m.json",
+                 "fig/gmm_data.png", "fig/gmm_mala.png"]
+        results[copy] = {f: (root / f).read_bytes() for f in files}
+        timing = (root / "timing.csv").read_text().splitlines()
+        assert timing[0] == "sampler,profile,train_wall_seconds,eval_wall_seconds" and timing[1].startswith("MALA,")
+    for f, data in results["a"].items():
+        assert data == results["b"][f], f
+    assert "wall" not in results["a"]["t.csv"].decode() + results["a"]["m.json"].decode()
+    assert "seconds" not in results["a"]["mala/history.csv"].decode() + results["a"]["mala/rhat.json"].decode()

@@ -53,6 +53,21 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         torch_save(obj, tmp)
 
 
+def atomic_save_npz(path: str | Path, compressed: bool = True, **arrays: Any) -> None:
+    """``numpy.savez(_compressed)`` with a fixed timestamp on every member (numpy stamps the
+    current time), so the same arrays give the same bytes; written atomically."""
+    import zipfile
+    import numpy as np
+    method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=method) as zf:
+            for name, value in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = method
+                with zf.open(info, "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
+
+
 def atomic_savefig(fig, path: str | Path, **kwargs: Any) -> None:
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -118,7 +118,7 @@ def train_toy_cd(model: nn.Module, data: Tensor, sampler: Sampler, cfg: ToyCDCon
             opt.step()
             wall += time.perf_counter() - t0
             row = {"epoch": epoch, "loss": float(loss.detach()), "cd": float(cd.detach()), "l2": float(l2.detach()),
-                   "e_pos": float(e_pos.detach().mean()), "e_neg": float(e_neg.detach().mean()), "seconds": wall,
+                   "e_pos": float(e_pos.detach().mean()), "e_neg": float(e_neg.detach().mean()),
                    **summarise(res.diagnostics)}
             history.append(row)
             if on_epoch is not None:
