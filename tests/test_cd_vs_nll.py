@@ -281,7 +281,7 @@ def test_diverged_regime_is_recorded_and_reported(tmp_path):
                                                          "max_abs_energy": 1e-9}})
     out = tmp_path / "nll"
     assert main(["train", "--params", cfg, "--job", "nll", "--out", str(out)]) == 0   # on_diverge: record
-    assert "iteration 0" in torch.load(out / "model.pt", weights_only=False)["diverged"]
+    assert "iteration 1: " in torch.load(out / "model.pt", weights_only=False)["diverged"]
     assert main(["evaluate", "--params", cfg, "--job", "nll", "--out", str(out), "--classifier", "none.pt"]) == 2
     clf = tmp_path / "clf.pt"
     train_classifier(from_dict(ImageDataConfig, DIGITS), clf, config=ClassifierConfig(epochs=0.1))

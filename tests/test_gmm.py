@@ -129,7 +129,8 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(Diverged) as e:
         gmm.train_toy_cd(gmm._model(run), gmm._data(run), sampler, run.train,
                          torch.Generator().manual_seed(1), store=store)
-    assert str(e.value) == f"epoch 3: loss=nan, max|E|=nan; last good checkpoint: {store.path} (after epoch 2)"
+    # counts from 1: the fourth update diverged, the checkpoint holds the state after two
+    assert str(e.value) == f"epoch 4: loss=nan, max|E|=nan; last good checkpoint: {store.path} (after epoch 2)"
     saved = store.load()
     assert saved["epoch"] == 2 and all(torch.isfinite(v).all() for v in saved["model"].values())
 

@@ -233,8 +233,8 @@ def test_divergence_guard_names_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(Diverged) as err:
         t.train()
     msg = str(err.value)
-    assert msg.startswith("iteration 6: loss=")
-    assert msg.endswith(f"last good checkpoint: {tmp_path / 'last.pt'} (iteration 4)")
+    assert msg.startswith("iteration 7: loss=")   # 1-based: the seventh iteration, after the hook of the sixth
+    assert msg.endswith(f"last good checkpoint: {tmp_path / 'last.pt'} (after iteration 4)")
     saved = torch.load(tmp_path / "last.pt", weights_only=False)
     assert saved["iteration"] == 4 and len(saved["history"]) == 4
     assert torch.isfinite(saved["model"]["trunks.0.linear.weight"]).all()
@@ -246,7 +246,7 @@ def test_divergence_on_nan_samples_without_a_checkpoint():
             tr.model.trunks[0].linear.bias.fill_(float("nan"))
 
     t = trainer(hooks=[poison])
-    with pytest.raises(Diverged, match=r"^iteration 1: .*last good checkpoint: none$"):
+    with pytest.raises(Diverged, match=r"^iteration 2: .*last good checkpoint: none$"):
         t.train()
 
 

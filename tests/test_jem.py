@@ -278,8 +278,8 @@ def _bomb_at(iteration, times=1):
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     torch.manual_seed(0)
     t = make_trainer(tmp_path, model=Bomb(), epochs=3, hooks=[_bomb_at(5)])
-    with pytest.raises(Diverged, match=r"iteration 6: \|loss\| = .*, not <= 1e\+08; last good checkpoint: .*last.pt "
-                                       r"\(iteration 4\)"):
+    with pytest.raises(Diverged, match=r"iteration 7: \|loss\| = .*, not <= 1e\+08; last good checkpoint: .*last.pt "
+                                       r"\(after iteration 4\)"):
         t.train()
     saved = CheckpointStore(tmp_path, "test").load()
     assert saved["iteration"] == 4 and len(saved["history"]) == 4

@@ -128,9 +128,10 @@ def test_divergence_is_recorded_or_fails_with_exit_3(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert m["status"] == "diverged" and m["diverged_at_iteration"] == 0
     assert "|loss| = " in m["diverged"] and "last good checkpoint: none" in m["diverged"]
+    assert capsys.readouterr().err.startswith("diverged (recorded; on_diverge: record): iteration 1: |loss| = ")
     params = write_params(tmp_path, **{"train.max_abs_loss": 1.0, "on_diverge": "fail"})
     code, out2 = train(tmp_path, "mala", params)
-    assert code == 3 and capsys.readouterr().err.startswith("diverged: iteration 0: |loss| = ")
+    assert code == 3 and capsys.readouterr().err.startswith("diverged: iteration 1: |loss| = ")
     assert not (out2 / "metrics.json").exists()
 
 
@@ -149,7 +150,7 @@ def test_recorded_divergence_reports_the_last_good_checkpoint_and_the_curves_up_
     m = json.loads((out / "metrics.json").read_text())
     assert m["status"] == "diverged" and m["diverged_at_iteration"] == 4
     assert m["diverged_at_epoch"] == pytest.approx(4 / m["iterations_per_epoch"])
-    assert m["iterations"] == 3 and "(iteration 3)" in m["diverged"]      # the checkpoint's model is scored
+    assert m["iterations"] == 3 and "(after iteration 3)" in m["diverged"]   # the checkpoint's model is scored
     with open(out / "history.csv", newline="") as f:
         assert [r["iteration"] for r in csv.DictReader(f)] == ["0", "1", "2", "3"]
     assert [c["iteration"] for c in json.loads((out / "chains.json").read_text())] == [0, 2]

@@ -370,11 +370,11 @@ def test_a_diverging_cell_is_recorded_or_fails(tmp_path, capsys, mode):
     if mode == "fail":
         assert rc == 3
         err = capsys.readouterr().err.strip()
-        assert err.startswith("diverged: iteration 0: loss=") and err.endswith("last good checkpoint: none")
+        assert err.startswith("diverged: iteration 1: loss=") and err.endswith("last good checkpoint: none")
         assert not (out / "metrics.json").exists()
     else:
         assert rc == 0
         m = json.loads((out / "metrics.json").read_text())
-        assert m["diverged"].startswith("iteration 0: ") and m["n_fid_samples"] == 0
+        assert m["diverged"].startswith("iteration 1: ") and m["n_fid_samples"] == 0
         row = table_rows([m], "smoke")[0]
         assert row["n_diverged"] == 1 and row["fid_note"].startswith("no Inception weights here")

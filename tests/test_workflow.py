@@ -42,3 +42,12 @@ def test_smoke_dag_plans_every_gmm_job():
     r = dry_run("--forceall", "--config", "profile=smoke")
     assert r.returncode == 0, r.stderr
     assert "gmm_train" in r.stdout and "gmm_table" in r.stdout
+
+
+def test_local_profile_redoes_incomplete_outputs_and_leaves_cores_to_the_command_line():
+    import yaml
+    profile = yaml.safe_load((ROOT / "workflow/profiles/local/config.v8+.yaml").read_text())
+    assert profile["rerun-incomplete"] is True and profile["keep-going"] is True and "cores" not in profile
+    r = dry_run("gmm_table", "--profile", "workflow/profiles/local", "--quiet", "rules", "--config", "profile=smoke")
+    assert r.returncode == 0, r.stderr
+    assert "gmm_train" in r.stdout + r.stderr

@@ -120,9 +120,11 @@ def _fail(message: str, key: str | None = None) -> PydanticCustomError:
 def _as_float(v: Any) -> Any:
     if isinstance(v, str):
         try:
-            return float(v)
+            v = float(v)
         except ValueError:
             return v
+    if isinstance(v, float) and not math.isfinite(v):  # .inf, .nan: never a meaningful setting
+        raise _fail(f"must be a finite number, got {v!r}")
     return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 

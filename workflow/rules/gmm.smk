@@ -53,6 +53,7 @@ if "gmm" in config:
         output:
             csv=f"{REPORTS}/gmm_rhat.csv",
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
+            timing=f"{REPORTS}/gmm_timing.csv",
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
             profile=PROFILE,
@@ -63,7 +64,7 @@ if "gmm" in config:
             ENV
         shell:
             "python -m ebmlab.studies.gmm table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
 
     rule gmm_figures:
         input:

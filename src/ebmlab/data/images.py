@@ -274,8 +274,12 @@ def _read_npz(path: Path, name: str) -> tuple[Tensor, Tensor | None]:
                 raise DataError(f"{path} has no array 'images' (keys: {', '.join(f.files)})")
             images = f["images"]
             labels = f["labels"] if "labels" in f else None
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read {path} as .npz: {str(err).splitlines()[0]}") from None
+    except DataError:
+        raise
+    except Exception as err:  # BadZipFile, a bad CRC-32, zlib.error, EOFError: a damaged file
+        from ebmlab.io import first_line
+        raise DataError(f"cannot read {path} as .npz ({first_line(err)}): the file is damaged; "
+                        f"restore it (e.g. git checkout / dvc pull) or rebuild it") from None
     if images.dtype != np.uint8:
         raise DataError(f"{path}: 'images' must be uint8 grey levels 0-255, got {images.dtype}")
     x = _as_nchw(images, path)
@@ -449,7 +453,11 @@ def _cached(cfg: ImageDataConfig, part, folder: Path) -> tuple[Tensor, Tensor | 
     if photo and cfg.cache:
         cache = Path(cfg.cache) / f"{cfg.name}-{part}-{cfg.size}.npz"
         if cache.exists():
-            return _read_npz(cache, cfg.name)
+            try:
+                return _read_npz(cache, cfg.name)
+            except DataError as err:  # a damaged cache is rebuilt from the official files
+                from ebmlab.io import move_aside, notice
+                notice(f"{err}; moved aside to {move_aside(cache).name}, rebuilding it")
     try:
         ds = _open_torchvision(cfg.name, part, folder)
     except (RuntimeError, FileNotFoundError, OSError) as err:
@@ -502,10 +510,16 @@ def fetch(name: str, root: str = "data/raw") -> Path:
     """Download every split of a torchvision set into ``<root>/<name>/`` (MD5-checked by torchvision)."""
     if name not in _TV_SPLITS:
         raise ConfigError(f"{name!r} is not fetched: choose from {', '.join(TORCHVISION_SETS)}")
+    from ebmlab.io import created_folder, first_line
     folder = Path(root) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for part in tv_splits(name, "all"):
-        _open_torchvision(name, part, folder, download=True)
+    try:
+        with created_folder(folder):   # a failed download leaves no (empty or partial) new folder
+            for part in tv_splits(name, "all"):
+                _open_torchvision(name, part, folder, download=True)
+    except Exception as err:  # URLError, socket errors, a failed MD5 check
+        raise DataError(f"cannot download {name} into {folder} ({first_line(err)}): this needs network; "
+                        f"on a machine without it, copy {folder} from one that has it, or carry an export "
+                        f"('python -m ebmlab.data export') as a local .npz") from None
     return folder
 
 

@@ -117,9 +117,10 @@ class DigitClassifier:
 
 def load_classifier(path, device="cpu") -> DigitClassifier:
     """The classifier saved by :func:`train_classifier`; its id names the file's sha256."""
-    from ebmlab.io import require_file
-    path = require_file(path, "train it with 'python -m ebmlab.metrics.classifier train'")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    from ebmlab.io import load_torch
+    hint = "train it with 'python -m ebmlab.metrics.classifier train'"
+    ckpt = load_torch(path, hint, what="classifier weights file")
+    path = Path(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "ebmlab-digit-classifier-1":
         raise ConfigError(f"{path} is not a digit classifier saved by ebmlab.metrics.classifier")
     a = ckpt["arch"]

@@ -253,9 +253,15 @@ def reference_stats(extractor: Extractor, data_cfg, cache_dir, n: int | None = N
     from ebmlab.data.images import load_images, split_indices
     path, key = _reference_key(extractor.id, data_cfg, cache_dir, n, seed)
     if path.exists():
-        stats = FeatureStats.load(path)
-        if stats.meta.get("key") == key:
-            return stats
+        try:
+            stats = FeatureStats.load(path)
+        except Exception as err:  # a damaged cache file (truncated, bad CRC): recomputed below
+            from ebmlab.io import first_line, move_aside, notice
+            notice(f"unreadable reference statistics {path} ({first_line(err)}), moved aside to "
+                   f"{move_aside(path).name}; recomputing them")
+        else:
+            if stats.meta.get("key") == key:
+                return stats
     data = load_images(data_cfg)  # DataError (how to get it) before any compute
     if n is not None:
         if n > len(data):
@@ -424,7 +430,8 @@ def build_extractor(kind: str, *, weights: str | None = None, device="cpu", seed
     if kind == "inception":
         path = inception_weights_path(weights)
         _check_sha(path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from ebmlab.io import load_torch
+        state = load_torch(path, _weights_hint(), weights_only=True, what="FID Inception weights file")
         net = _pytorch_fid_inception(lambda model: state)
         return InceptionExtractor(net, f"inception:pool3:{INCEPTION_FILE}", device)
     if kind == "inception_standin":
@@ -459,9 +466,15 @@ class ReferenceJob:
 
 def cmd_weights(args) -> None:
     if args.fetch:
+        from ebmlab.io import created_folder, first_line
         dest = DVC_WEIGHTS_DIR / INCEPTION_FILE
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(INCEPTION_URL, str(dest), hash_prefix=INCEPTION_SHA256_PREFIX)
+        try:
+            with created_folder(dest.parent):   # a failed download leaves no new folder behind
+                torch.hub.download_url_to_file(INCEPTION_URL, str(dest), hash_prefix=INCEPTION_SHA256_PREFIX)
+        except Exception as err:  # URLError, socket errors, a wrong hash
+            raise DataError(f"cannot download the FID Inception weights from {INCEPTION_URL} into {dest} "
+                            f"({first_line(err)}): this needs network; copy the file there from a machine "
+                            f"that has it, or set {WEIGHTS_ENV}") from None
     path = inception_weights_path()
     _check_sha(path)
     print(f"FID Inception weights: {path}")

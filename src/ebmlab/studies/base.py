@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping
 from ebmlab.cli import add_config_args, guarded, raw_config
 from ebmlab.config import Bound, field
 from ebmlab.errors import ConfigError
-from ebmlab.io import atomic_write_json, atomic_write_text, read_json
+from ebmlab.io import atomic_write_json, atomic_write_text, read_json, require_folder
 from ebmlab.report import csv_text
 
 # ---------------------------------------------------------------------------
@@ -202,6 +202,7 @@ PROFILE = (("--profile",), dict(required=True, help="profile name written into e
 CSV = (("--csv",), dict(required=True, help="the table (CSV)"))
 METRICS = (("--metrics",), dict(help="DVC metrics JSON"))
 CLAIMS = (("--claims",), dict(help="the claims table (CSV)"))
+TIMING = (("--timing",), dict(help="the wall-time table (CSV), for a study that keeps one apart from its results"))
 TABLE_ARGS = (RUNS, PROFILE, CSV, METRICS)
 REF_DIR = (("--ref-dir",), dict(required=True, help="cache folder of reference statistics"))
 CLASSIFIER = (("--classifier",), dict(help="digit-classifier weights (metric 'classifier')"))
@@ -214,10 +215,14 @@ def table_command(claims: str, name: str, hint: str, help: str) -> Command:
     def run(args: argparse.Namespace) -> None:
         mod = importlib.import_module(claims)
         metrics = read_runs(args.runs, name, hint)
+        if getattr(args, "timing", None) and not hasattr(mod, "timing_rows"):
+            raise ConfigError(f"--timing: {claims} keeps no timing table")
         write_table(args.csv, mod.table_rows(metrics, args.profile), mod.TABLE_COLUMNS, args.metrics,
                     mod.metrics_summary(metrics))
+        if getattr(args, "timing", None):   # wall times apart: the results table is the same on a rerun
+            atomic_write_text(args.timing, csv_text(mod.timing_rows(args.runs, args.profile), mod.TIMING_COLUMNS))
 
-    return Command(run, help, args=TABLE_ARGS)
+    return Command(run, help, args=(*TABLE_ARGS, TIMING))
 
 
 def reference_command(run_module: str) -> Command:
@@ -257,6 +262,9 @@ def main_for(prog: str, description: str, commands: Mapping[str, Command], jobs:
     def main(argv: list[str] | None = None) -> int:
         args = build_parser(prog, description, commands).parse_args(argv)
         cmd: Command = args.command
+        for spec, name in ((OUT, "out"), (OUT_DIR, "out_dir")):   # a folder at a file: one line, no compute
+            if spec in cmd.args:
+                require_folder(getattr(args, name), spec[0][0])
         if callable(cmd.func):
             cmd.func(args)
             return 0

@@ -34,7 +34,9 @@ depends on (model, optimiser, EMA, buffer, both generators, the epoch's permutat
 logs), so a run killed at any point and started again ends in exactly the state of an
 uninterrupted run (on CPU; GPU kernels may be non-deterministic). A non-finite loss,
 non-finite samples or an energy beyond ``max_abs_energy`` raise
-:class:`ebmlab.cli.Diverged` naming the last good checkpoint, which is left in place.
+:class:`ebmlab.cli.Diverged` naming the last good checkpoint, which is left in place (the one
+before it is kept too, see :class:`CheckpointStore`); :meth:`ImageTrainer.restore_last_good`
+goes back to it, and :func:`train_or_record` applies a study's ``on_diverge`` policy.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import sys
 import time
 from typing import Callable, Literal, Protocol
 
@@ -194,6 +197,7 @@ class ImageTrainer:
         self.wall = 0.0
         self.last_saved: int | None = None
         self.last_negatives: Tensor | None = None
+        self._start: dict | None = None   # the state training started from, until a checkpoint exists
 
     # -- data ---------------------------------------------------------------------
     def positives(self, it: int) -> Tensor:
@@ -280,11 +284,13 @@ class ImageTrainer:
         return loss, logs, e_pos.detach(), e_neg.detach()
 
     def _diverged(self, it: int, why: str) -> Diverged:
+        """The divergence of 0-based iteration ``it``. Messages count from 1: "iteration 7" is the
+        seventh iteration, "(after iteration 4)" the state once four iterations were done."""
         if self.store is not None and self.last_saved is not None:
-            last = f"{self.store.path} (iteration {self.last_saved})"
+            last = f"{self.store.path} (after iteration {self.last_saved})"
         else:
             last = "none"
-        return Diverged(f"iteration {it}: {why}; last good checkpoint: {last}")
+        return Diverged(f"iteration {it + 1}: {why}; last good checkpoint: {last}")
 
     # -- one iteration ------------------------------------------------------------
     def step(self, it: int) -> dict:
@@ -384,6 +390,35 @@ class ImageTrainer:
         if self.store is not None:
             self.store.save(self.state_dict())
             self.last_saved = self.iteration
+            self._start = None
+
+    def _remember_start(self) -> None:
+        """Keep the weights training starts from while no checkpoint holds a good state."""
+        if self.last_saved is not None:
+            self._start = None
+            return
+        copy_of = lambda m: None if m is None else {k: v.detach().clone() for k, v in m.state_dict().items()}
+        self._start = {"model": copy_of(self.model), "ema": copy_of(self.ema), "iteration": self.iteration,
+                       "history": len(self.history), "chain_log": len(self.chain_log)}
+
+    def restore_last_good(self) -> str:
+        """After a divergence: back to the last good state, the store's checkpoint (all of it), or
+        without one the weights training started from; returns which, for the messages."""
+        state = self.store.load() if self.store is not None and self.last_saved is not None else None
+        if state is not None:
+            self.load_state_dict(state)
+            self.last_saved = self.iteration
+            return f"{self.store.path} (after iteration {self.iteration})"
+        start = self._start
+        if start is None:
+            return "none (the diverged state is kept)"
+        self.model.load_state_dict(start["model"])
+        if self.ema is not None and start["ema"] is not None:
+            self.ema.load_state_dict(start["ema"])
+        self.iteration = start["iteration"]
+        del self.history[start["history"]:]
+        del self.chain_log[start["chain_log"]:]
+        return f"the weights training started from (after iteration {self.iteration})"
 
     def resume(self) -> int:
         """Load the store's checkpoint if it belongs to this config; returns the iteration
@@ -398,6 +433,7 @@ class ImageTrainer:
     # -- the loop -----------------------------------------------------------------
     def train(self) -> TrainResult:
         resumed = self.resume()
+        self._remember_start()
         # a line to stderr (the rule's log) every 30 s when not on a terminal; s/it and the
         # ETA count from the resume point
         with Progress(self.total, "iterations", initial=resumed, enabled=self.progress) as shown:
@@ -432,11 +468,14 @@ __all__ = ["ImageTrainConfig", "ImageTrainer", "SamplerSchedule", "TrainResult",
 
 def train_or_record(trainer, on_diverge: str):
     """``trainer.train()``, with the study's divergence policy: ``(result, None)`` when it finishes;
-    on divergence ``fail`` re-raises, ``record`` returns ``(None, message)`` (the last good
-    checkpoint stays in the trainer's store)."""
+    on divergence ``fail`` re-raises, ``record`` writes one line to stderr (the rule's log:
+    iteration, |E|, the last good checkpoint) and returns ``(None, message)``; the last good
+    checkpoint stays in the trainer's store, and :meth:`ImageTrainer.restore_last_good` puts the
+    trainer back there (what a study does before saving its model)."""
     try:
         return trainer.train(), None
     except Diverged as err:
         if on_diverge == "fail":
             raise
+        print(f"diverged (recorded; on_diverge: record): {err}", file=sys.stderr, flush=True)
         return None, str(err)

@@ -32,6 +32,7 @@ frozen weights, logging, checkpoints with exact resume, hooks), with JEM's detai
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Literal, Protocol
 
 import torch
@@ -226,6 +227,8 @@ class JEMTrainer(ImageTrainer):
                 n = len(self.restarts) + 1
                 self._pending_restart = {"restart": n, "diverged_at": self.iteration, "reason": str(err),
                                          "seed": self.restart_seed(n)}
+                print(f"diverged (restart {n} of {self.cfg.restarts} from the last good checkpoint, chain seed "
+                      f"{self.restart_seed(n)}): {err}", file=sys.stderr, flush=True)
 
 
 __all__ = ["JEMTrainConfig", "JEMTrainer", "PadCropFlipConfig", "pad_crop_flip", "VALUE_RANGE"]

@@ -110,14 +110,15 @@ def train_toy_cd(model: nn.Module, data: Tensor, sampler: Sampler, cfg: ToyCDCon
             max_e = float(torch.maximum(e_pos.detach().abs().max(), e_neg.detach().abs().max()))
             if not math.isfinite(float(loss.detach())) or max_e > cfg.max_abs_energy:
                 last = f"{store.path} (after epoch {last_saved})" if store and last_saved else "none"
-                raise Diverged(f"epoch {epoch}: loss={float(loss.detach()):.3g}, max|E|={max_e:.3g}; "
+                # counts from 1: "epoch 3" is the third update, "(after epoch 2)" the state after two
+                raise Diverged(f"epoch {epoch + 1}: loss={float(loss.detach()):.3g}, max|E|={max_e:.3g}; "
                                f"last good checkpoint: {last}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             wall += time.perf_counter() - t0
             row = {"epoch": epoch, "loss": float(loss.detach()), "cd": float(cd.detach()), "l2": float(l2.detach()),
-                   "e_pos": float(e_pos.detach().mean()), "e_neg": float(e_neg.detach().mean()), "seconds": wall,
+                   "e_pos": float(e_pos.detach().mean()), "e_neg": float(e_neg.detach().mean()),
                    **summarise(res.diagnostics)}
             history.append(row)
             if on_epoch is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ebmlab.io import atomic_savefig, require_file
+from ebmlab.io import atomic_savefig, load_npz
 from ebmlab.plotting import plt, save, show_grid
 from ebmlab.studies import base
 from ebmlab.studies.cd_vs_nll.config import REGIME_LABELS
@@ -62,7 +62,7 @@ def write_figures(run_dirs: list[str], out_dir: str | Path) -> None:
     chains = {}
     for regime, (d, m) in runs.items():
         if not m.get("diverged"):
-            chains[regime] = np.load(require_file(d / "chains.npz", "run 'evaluate' first"))
+            chains[regime] = load_npz(d / "chains.npz", "run 'evaluate' first")
     fig3, fig4, fig5 = [], [], []
     for regime, c in chains.items():
         name = REGIME_LABELS.get(regime, regime)

@@ -28,7 +28,7 @@ from ebmlab.config import to_dict
 from ebmlab.data.images import load_images
 from ebmlab.engine.image import engine_target
 from ebmlab.errors import ConfigError
-from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.io import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch, require_file
 from ebmlab.metrics.ais import ais_log_z, nll_from_ais
 from ebmlab.metrics.classifier import train_classifier
 from ebmlab.metrics.scoring import to_unit
@@ -93,13 +93,15 @@ def train(run: TrainRun, out: Path) -> None:
     trainer = ImageTrainer(model, data, run.train_config(), SamplerSchedule(samplers.build(run.sampler)),
                            seed=run.seed, device=device, value_range=run.value_range, store=store, hooks=hooks,
                            make_target=make_target, progress=None)
-    _, diverged = train_or_record(trainer, run.on_diverge)
-    hist = trainer.history
+    _, diverged = train_or_record(trainer, run.on_diverge)   # record: one line on stderr
+    hist, reached = list(trainer.history), trainer.iteration   # the curves up to the divergence
+    if diverged:
+        trainer.restore_last_good()   # model.pt holds the last good state, not the diverged one
     atomic_write_text(out / "history.csv", csv_text(hist, history_columns(hist)) if hist else "iteration,d_st,r_t\n")
     atomic_torch_save({"model": trainer.model.state_dict(), "config": resolved, "iteration": trainer.iteration,
                        "diverged": diverged}, out / "model.pt")
     write_record(out / "train.run.yaml", command="ebmlab.studies.cd_vs_nll train", config=resolved, seed=run.seed,
-                 extra={"wall_seconds": trainer.wall, "iterations": trainer.iteration, "diverged": diverged})
+                 extra={"wall_seconds": trainer.wall, "iterations": reached, "diverged": diverged})
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def evaluate(run: EvalRun, out: Path, classifier_path: str | None) -> None:
     device = resolve_device(run.device)
     if run.uses_deformation():
         elasticdeform_module()
-    ckpt = torch.load(require_file(out / "model.pt", "run 'train' first"), map_location=device, weights_only=False)
+    ckpt = load_torch(out / "model.pt", "run 'train' first", map_location=device, what="model file")
     clf = _classifier(classifier_path, device)
     test = _load_split(run, run.test_split)
     ev, vr, T = run.eval, run.value_range, run.temperature

@@ -7,7 +7,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ebmlab.io import read_json, require_file
+from ebmlab.io import load_npz, read_json
 from ebmlab.papers import GMM_LABELS
 from ebmlab.plotting import ENERGY_CMAP, plt, save
 
@@ -53,9 +53,9 @@ def run_figure(s: Mapping[str, np.ndarray], metrics: Mapping, path: str | Path, 
 def write_figures(run_dirs: list[str], out_dir: str | Path) -> None:
     """gmm_data.png (from the first run) and gmm_<label>.png for each run."""
     out = Path(out_dir)
-    first = np.load(require_file(Path(run_dirs[0]) / "samples.npz", "run 'evaluate' first"))
+    first = load_npz(Path(run_dirs[0]) / "samples.npz", "run 'evaluate' first")
     data_figure(first["data"], first["starts_all"], out / "gmm_data.png")
     for d in run_dirs:
-        s = np.load(require_file(Path(d) / "samples.npz", "run 'evaluate' first"))
+        s = load_npz(Path(d) / "samples.npz", "run 'evaluate' first")
         m = read_json(Path(d) / "rhat.json", "run 'evaluate' first")
         run_figure(s, m, out / f"gmm_{m['label']}.png", title=GMM_LABELS.get(m["label"], m["label"]))

@@ -12,7 +12,7 @@ from ebmlab import samplers
 from ebmlab.config import to_dict
 from ebmlab.data.toy import gaussian_mixture
 from ebmlab.diagnostics import rhat, split_rhat
-from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from ebmlab.models import MLPEnergy
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
@@ -70,6 +70,7 @@ def train(run: GMMRun, out: Path) -> None:
     cols = list(hist[0].keys())
     atomic_write_text(out / "history.csv", csv_text(hist, cols))
     atomic_torch_save({"model": model.state_dict(), "config": resolved}, out / "model.pt")
+    # wall times only in the run record (and the study's timing table), never in a result file
     write_record(out / "train.run.yaml", command="ebmlab.studies.gmm train", config=resolved, seed=run.seed,
                  extra={"wall_seconds": result["wall_seconds"], "resumed_from_epoch": result["resumed_from"]})
 
@@ -89,7 +90,7 @@ def _rhat_chains(run: GMMRun, target, data: torch.Tensor, gen: torch.Generator):
 def evaluate(run: GMMRun, out: Path) -> None:
     """R-hat, samples and energy map of a trained run."""
     torch.set_num_threads(run.threads)
-    ckpt = torch.load(require_file(out / "model.pt", "run 'train' first"), map_location="cpu", weights_only=False)
+    ckpt = load_torch(out / "model.pt", "run 'train' first", what="model file")
     model = _model(run)
     model.load_state_dict(ckpt["model"])
     model.requires_grad_(False)
@@ -111,11 +112,6 @@ def evaluate(run: GMMRun, out: Path) -> None:
     with torch.no_grad():
         energy_map = model(torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))).reshape(gx.shape).numpy()
     stride = max(1, traces.shape[1] // fig.trace_points)
-    train_rec = (out / "train.run.yaml")
-    wall_train = None
-    if train_rec.exists():
-        import yaml
-        wall_train = yaml.safe_load(train_rec.read_text()).get("wall_seconds")
     metrics = {
         "label": run.label,
         "sampler": run.sampler.name,
@@ -124,15 +120,13 @@ def evaluate(run: GMMRun, out: Path) -> None:
         "split_rhat": float(np.max(per_coord_split)),
         "chains": run.rhat.chains,
         "draws_per_chain": int(kept.shape[1]),
-        "train_wall_seconds": wall_train,
-        "eval_wall_seconds": time.perf_counter() - t0,
         "accept_rate": float(res.diagnostics["accept_rate"].mean()) if "accept_rate" in res.diagnostics else None,
         "epochs": run.train.epochs,
         "steps": run.train.steps,
         "seed": run.seed,
     }
-    np.savez_compressed(out / ".samples.tmp.npz", data=data.numpy(), starts_all=starts_all.numpy(),
-                        finals=finals.numpy(), traces=traces[:, ::stride], grid=grid, energy_map=energy_map)
-    (out / ".samples.tmp.npz").replace(out / "samples.npz")
+    atomic_save_npz(out / "samples.npz", data=data.numpy(), starts_all=starts_all.numpy(),
+                    finals=finals.numpy(), traces=traces[:, ::stride], grid=grid, energy_map=energy_map)
     atomic_write_json(out / "rhat.json", metrics)
-    write_record(out / "evaluate.run.yaml", command="ebmlab.studies.gmm evaluate", config=to_dict(run), seed=run.seed)
+    write_record(out / "evaluate.run.yaml", command="ebmlab.studies.gmm evaluate", config=to_dict(run), seed=run.seed,
+                 extra={"wall_seconds": time.perf_counter() - t0})

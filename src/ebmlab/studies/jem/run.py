@@ -182,10 +182,8 @@ def train(run: JEMRun, out: Path, ref_dir: str, classifier_weights: str | None) 
     # up to the divergence, for the curves (loading the checkpoint below truncates the trainer's copies)
     history, chain_log, restarts = list(trainer.history), list(trainer.chain_log), list(trainer.restarts)
     diverged_at = trainer.iteration if diverged else None
-    if diverged:
-        saved = store.load()   # report the last good checkpoint (None: diverged before the first one)
-        if saved is not None:
-            trainer.load_state_dict(saved)
+    if diverged:   # score and save the last good state (without a checkpoint: the starting weights)
+        trainer.restore_last_good()
     metrics = _final_metrics(run, trainer, history, valid, test, extractors, refs, out, device)
     metrics.update({"status": "diverged" if diverged else "completed", "diverged": diverged,
                     "diverged_at_iteration": diverged_at,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ebmlab.io import load_torch
 from ebmlab.plotting import plt, save  # Agg backend, set there
 from ebmlab.studies.base import RunFolder
 
@@ -34,7 +35,8 @@ def read_rings_runs(run_dirs: list[str]) -> list[dict]:
     runs = []
     for d in run_dirs:
         folder = RunFolder(d, "run 'rings' first")
-        snaps = {int(p.stem): torch.load(p, weights_only=False)["x"] for p in sorted(Path(d).glob("snapshots/*.pt"))}
+        snaps = {int(p.stem): load_torch(p, "run 'rings' again", what="snapshot")["x"]
+                 for p in sorted(Path(d).glob("snapshots/*.pt"))}
         truth = torch.tensor(json.loads((Path(d) / "truth.json").read_text())["x"])
         runs.append({"metrics": folder.metrics, "snapshots": snaps, "truth": truth})
     return runs

@@ -20,8 +20,8 @@ from ebmlab.config import check, to_dict
 from ebmlab.data.images import load_images
 from ebmlab.data.rings import PointSet, rings
 from ebmlab.engine.image import engine_target
-from ebmlab.errors import ConfigError, Diverged
-from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, require_file
+from ebmlab.errors import ConfigError
+from ebmlab.io import atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from ebmlab.metrics.scoring import build_extractors, reference_statistics, score, to_unit
 from ebmlab.models import build_model
 from ebmlab.plotting import save_image_grid
@@ -117,12 +117,10 @@ def rings_run(run: RingsRun, out: Path) -> None:
         return {"distance": distance(x), "radial_w1": radial_w1(x, truth)}
 
     trainer.hooks = [hook]
-    diverged = None
-    try:
-        trainer.train()
-    except Diverged as err:
-        diverged = str(err)
-    hist = trainer.history
+    _, diverged = train_or_record(trainer, "record")   # always recorded: one line on stderr
+    hist, reached = list(trainer.history), trainer.iteration   # the curve up to the divergence
+    if diverged:
+        trainer.restore_last_good()   # model.pt holds the last good state, not the diverged one
     points = [{"iteration": r["iteration"] + 1, "distance": r["distance"], "radial_w1": r.get("radial_w1")}
               for r in hist if "distance" in r]
     # the distance between two independent true samples of the same size: the best reachable value
@@ -137,7 +135,7 @@ def rings_run(run: RingsRun, out: Path) -> None:
     atomic_write_json(out / "metrics.json", {
         "label": run.label, "sampler": run.sampler.name, "sampler_config": to_dict(run.sampler.config),
         "distance": run.distance, "points": points, "noise_floor": floor, "noise_floor_radial_w1": floor_w1,
-        "iterations": trainer.iteration,
+        "iterations": reached,
         "iterations_planned": trainer.total, "seconds_per_iteration": _mean_seconds(hist),
         "train_wall_seconds": trainer.wall, "diverged": diverged, "seed": run.seed, "device": str(device),
         "snapshots": sorted(int(p.stem) for p in snap_dir.glob("*.pt")),
@@ -170,8 +168,7 @@ def segment(job: CurveJob, until: int, previous: Path | None, out: Path) -> None
     jhash = _job_hash(job)
     prev = None
     if previous is not None:
-        prev = torch.load(require_file(previous, "run the previous segment first"), map_location="cpu",
-                          weights_only=False)
+        prev = load_torch(previous, "run the previous segment first", what="segment checkpoint")
         if prev.get("job_hash") != jhash or prev.get("iteration") != until - every:
             raise ConfigError(f"{previous} is not iteration {until - every} of this curve's training")
     if prev is not None and prev.get("diverged"):  # keep the last good state and say so at every later point
@@ -190,8 +187,9 @@ def segment(job: CurveJob, until: int, previous: Path | None, out: Path) -> None
     _, diverged = train_or_record(trainer, job.on_diverge)
     if diverged is not None:
         state = store.load() or (prev["trainer"] if prev is not None else None)
-        if state is None:
-            state = trainer.state_dict()  # nothing good yet: the initial weights
+        if state is None:  # nothing good yet: the weights training started from
+            trainer.restore_last_good()
+            state = trainer.state_dict()
     if diverged is None:
         state = trainer.state_dict()
     atomic_torch_save({"format": "ebmlab-stanley-segment-1", "job_hash": jhash, "iteration": until,
@@ -218,7 +216,7 @@ def reference(job: ReferenceJob, ref_dir: str, classifier: str | None) -> None:
 
 
 def _load_segment(path, job: CurveJob) -> dict:
-    ckpt = torch.load(require_file(path, "run its training segment first"), map_location="cpu", weights_only=False)
+    ckpt = load_torch(path, "run its training segment first", what="segment checkpoint")
     if ckpt.get("job_hash") != _job_hash(job):
         raise ConfigError(f"{path} was trained with another configuration than this curve's")
     return ckpt
