@@ -38,13 +38,9 @@ class JobResources:
 
 def study_sections() -> dict[str, type]:
     """Section name -> config dataclass of every study the workflow knows."""
-    import importlib
     from ebmlab.studies import SECTIONS
-    out = {}
-    for section, where in SECTIONS.items():
-        module, name = where.split(":")
-        out[section] = getattr(importlib.import_module(module), name)
-    return out
+    from ebmlab.studies.base import import_path
+    return {section: import_path(where) for section, where in SECTIONS.items()}
 
 
 def params_model() -> type[pydantic.BaseModel]:

@@ -56,6 +56,13 @@ def entry(study: Mapping, table: str, label: str, defaults: Mapping | None = Non
     return runs[label]
 
 
+def import_path(path: str) -> Any:
+    """The object named ``"module:name"``, imported now (config classes and commands are named
+    this way so that listing them imports no torch)."""
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class Job:
     """One kind of job: the config class it validates and the slice of the study it reads.
@@ -70,8 +77,7 @@ class Job:
     labels: Callable[[Mapping], list] = lambda study: [None]
 
     def config_class(self) -> type:
-        module, name = self.config.split(":")
-        return getattr(importlib.import_module(module), name)
+        return import_path(self.config)
 
     def slice(self, study: Mapping, label: str | None) -> dict:
         known = self.labels(study)
@@ -91,8 +97,7 @@ def load_job(args: argparse.Namespace, job: Job, study_class: str | None = None)
     label = getattr(args, "job", None)
     if args.params:
         if study_class is not None:
-            module, name = study_class.split(":")
-            raw = to_dict(from_dict(getattr(importlib.import_module(module), name), raw))
+            raw = to_dict(from_dict(import_path(study_class), raw))
         raw = job.slice(raw, label)
     cfg = from_dict(job.config_class(), raw)
     own = getattr(cfg, "label", None)
@@ -190,9 +195,6 @@ class Command:
     args: tuple = ()
 
 
-def _function(path: str) -> Callable:
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 OUT = (("--out",), dict(required=True, type=Path, help="the job's folder"))
@@ -269,7 +271,7 @@ def main_for(prog: str, description: str, commands: Mapping[str, Command], jobs:
             cmd.func(args)
             return 0
         head = [load_job(args, jobs[cmd.job], study)] if cmd.job else []
-        _function(cmd.func)(*head, *(getattr(args, a) for a in cmd.passes))
+        import_path(cmd.func)(*head, *(getattr(args, a) for a in cmd.passes))
         return 0
 
     return main
