@@ -48,6 +48,6 @@ def test_local_profile_redoes_incomplete_outputs_and_leaves_cores_to_the_command
     import yaml
     profile = yaml.safe_load((ROOT / "workflow/profiles/local/config.v8+.yaml").read_text())
     assert profile["rerun-incomplete"] is True and profile["keep-going"] is True and "cores" not in profile
-    r = dry_run("gmm_table", "--profile", "workflow/profiles/local", "--quiet", "rules", "--config", "profile=smoke")
+    r = dry_run("gmm_table", "--forceall", "--profile", "workflow/profiles/local", "--quiet", "rules", "--config", "profile=smoke")
     assert r.returncode == 0, r.stderr
     assert "gmm_train" in r.stdout + r.stderr
