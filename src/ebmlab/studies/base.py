@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import importlib
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Mapping
@@ -100,7 +101,7 @@ def load_job(args: argparse.Namespace, job: Job, study_class: str | None = None)
             raw = to_dict(from_dict(import_path(study_class), raw))
         raw = job.slice(raw, label)
     cfg = from_dict(job.config_class(), raw)
-    own = getattr(cfg, "label", None)
+    own = getattr(cfg, "job_label", getattr(cfg, "label", None))
     if label is not None and own is not None and own != label:
         raise ConfigError(f"--job {label!r} does not match the configuration's label {own!r}")
     return cfg
@@ -113,13 +114,16 @@ def job_of(study: Any, job: Job, label: str | None = None) -> Any:
 
 
 def sampler_study(shared: type, spec_type: Any, default_samplers: Callable[[], dict], default_label: str, *,
-                  module: str, names: tuple[str, str], where: str = "") -> tuple[type, type]:
+                  module: str, names: tuple[str, str], where: str = "", seeded: bool = False) -> tuple[type, type]:
     """The two classes of a sampler-comparison study, from the settings its runs share.
 
     Returns ``(Study, Run)``: ``Study`` is ``shared`` plus ``samplers`` (run label -> sampler
     spec, not empty), what a params section holds; ``Run`` is ``shared`` plus ``label`` and its
     own ``sampler``, what one job reads. ``shared.__post_init__`` checks run for both.
     ``spec_type`` is the sampler registry's annotation (passed in: this module imports no torch).
+    ``seeded``: the study also has ``seeds`` and ``seeded_runs`` (the runs trained with every
+    seed; the others get the first), and a run's job label is ``<label>/seed<seed>``
+    (:func:`seed_label`; ``shared`` must have ``seed``).
     """
     from ebmlab.config import check
 
@@ -129,17 +133,31 @@ def sampler_study(shared: type, spec_type: Any, default_samplers: Callable[[], d
         if parent is not None:
             parent(self)
         check(len(self.samplers) > 0, f"{where}samplers must name at least one run")
+        if seeded:
+            check(self.seeds is None or (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds)),
+                  f"{where}seeds must list distinct seeds, got {self.seeds}")
+            for label in self.seeded_runs or []:
+                check(label in self.samplers,
+                      f"{where}seeded_runs: unknown run {label!r} (runs: {', '.join(self.samplers)})")
 
+    seed_fields = [
+        ("seeds", list[int] | None, field(None, doc="seeds of the seeded runs (weights, chains, data order); "
+                                                    "null = [seed]")),
+        ("seeded_runs", list[str] | None, field(None, doc="runs trained with every seed; the others get the "
+                                                          "first; null = every run"))] if seeded else []
     study = dataclasses.make_dataclass(names[0], [
         ("samplers", dict[str, spec_type],
-         field(default_factory=default_samplers, doc="run label -> sampler spec"))],
+         field(default_factory=default_samplers, doc="run label -> sampler spec")), *seed_fields],
         bases=(shared,), namespace={"__post_init__": study_post_init,
                                     "__doc__": "The whole study: shared settings plus one sampler per run label."})
+    run_ns = {"__doc__": "One run's slice (what its jobs read): shared settings and its own sampler."}
+    if seeded:
+        run_ns["job_label"] = property(lambda self: seed_label(self.label, self.seed),
+                                       doc="the job label (--job) and results folder: <label>/seed<seed>")
     run = dataclasses.make_dataclass(names[1], [
         ("label", str, field(default_label, doc="run label, e.g. mala")),
         ("sampler", spec_type, field(default_factory=lambda: default_samplers()[default_label]))],
-        bases=(shared,), namespace={"__doc__": "One run's slice (what its jobs read): shared settings and "
-                                               "its own sampler."})
+        bases=(shared,), namespace=run_ns)
     for cls in (study, run):
         cls.__module__ = module
     return study, run
@@ -367,6 +385,99 @@ def compare(a: tuple[float, float] | None, b: tuple[float, float] | None, direct
     if diff < -z * se:
         return "not reproduced"
     return "inconclusive"
+
+
+# ---------------------------------------------------------------------------
+# values over seeds: (mean, sd) pairs, and the ordering rule on them
+
+#: the ordering rule's z for values over seeds: the gap must exceed the combined sd
+Z_SEEDS = 1.0
+
+
+def mean_sd(values: Iterable[float | None]) -> tuple[float, float] | None:
+    """(mean, sd over seeds, ddof 1) of the finite values; sd is nan for one value; None for none."""
+    v = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)]
+    if not v:
+        return None
+    return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else math.nan
+
+
+def fmt(x) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def ms(x: tuple[float, float] | str | None) -> str:
+    """'mean +- sd' (one seed: the value alone; 'n/a' when absent; 'diverged' as it is)."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    return fmt(x[0]) if math.isnan(x[1]) else f"{fmt(x[0])} +- {fmt(x[1])}"
+
+
+def borrow(a, b):
+    """Give a one-seed value (sd nan) the other side's sd: the same tolerance on both sides."""
+    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        return a, b
+    if math.isnan(a[1]) and not math.isnan(b[1]):
+        a = (a[0], b[1])
+    if math.isnan(b[1]) and not math.isnan(a[1]):
+        b = (b[0], a[1])
+    return a, b
+
+
+def ordered(a, b, direction: str, z: float = Z_SEEDS) -> str:
+    """:func:`compare` on (mean, sd over seeds) pairs; a side that is the string 'diverged'
+    (every seed diverged) counts as the worse one, whichever the direction of 'worse' is:
+    ``direction`` 'less' means smaller is better."""
+    if a == "diverged" or b == "diverged":
+        if a == b:
+            return "inconclusive"
+        worse_b = b == "diverged"
+        return "reproduced" if worse_b == (direction == "less") else "not reproduced"
+    return compare(*borrow(a, b), direction, z=z)
+
+
+def combine(verdicts: Iterable[str]) -> str:
+    """All parts reproduced: reproduced; any missing: missing; any not reproduced: not; else inconclusive."""
+    v = list(verdicts)
+    if all(x == "reproduced" for x in v):
+        return "reproduced"
+    for x in ("missing", "not reproduced"):
+        if x in v:
+            return x
+    return "inconclusive"
+
+
+def check_verdict(cond: bool | None) -> str:
+    """A yes/no check as a verdict (None: missing)."""
+    return "missing" if cond is None else ("reproduced" if cond else "not reproduced")
+
+
+# ---------------------------------------------------------------------------
+# seeds of a study (torch-free: the rule files use them)
+
+
+def seeds(study: Mapping) -> list[int]:
+    """A study's ``seeds`` (null or absent: ``[seed]``); the first one is every unseeded run's."""
+    return list(study.get("seeds") or [study.get("seed", 0)])
+
+
+def seeds_of(study: Mapping, run: str, seeded: Iterable[str]) -> list[int]:
+    """Every seed for a run in ``seeded``, the first for the others."""
+    return seeds(study) if run in set(seeded) else seeds(study)[:1]
+
+
+def seed_label(run: str, seed: int) -> str:
+    return f"{run}/seed{seed}"
+
+
+def parse_seed_label(label: str | None) -> tuple[str, int]:
+    """``<run>/seed<k>`` -> (run, k); anything else is one ConfigError line."""
+    run, _, seed = (label or "").rpartition("/")
+    if not run or not (seed.startswith("seed") and seed[4:].isdigit()):
+        raise ConfigError(f"a seeded job's label is <run>/seed<k>, got {label!r}")
+    return run, int(seed[4:])
 
 
 def ordering_verdicts(paper: Mapping[str, float], reproduced: Mapping[str, float],

@@ -15,10 +15,15 @@ import statistics
 from typing import Iterable, Mapping
 
 from ebmlab.papers import TABLE4_1_FID, TABLE4_1_LABELS
-from ebmlab.studies.base import compare, ordering_verdicts
+from ebmlab.studies.base import borrow as _borrow
+from ebmlab.studies.base import check_verdict as _check
+from ebmlab.studies.base import combine, compare, mean_sd, ordering_verdicts
+from ebmlab.studies.base import fmt as _fmt
+from ebmlab.studies.base import ms as _ms
+from ebmlab.studies.base import Z_SEEDS, ordered
 
 #: the ordering rule's z: the gap must exceed the combined sd over seeds
-Z = 1.0
+Z = Z_SEEDS
 
 #: row labels: the thesis's, plus this study's extra runs
 LABELS = {**TABLE4_1_LABELS, "mala": "MALA (thesis test)", "tempered_mala": "Tempering MALA (thesis test)",
@@ -53,14 +58,6 @@ def score_columns(m: dict) -> dict[str, float | None]:
     return out
 
 
-def mean_sd(values: Iterable[float | None]) -> tuple[float, float] | None:
-    """(mean, sd over seeds) of the finite values; sd is nan for one value; None for none."""
-    v = [x for x in values if isinstance(x, (int, float)) and math.isfinite(x)]
-    if not v:
-        return None
-    return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else math.nan
-
-
 def _order_key(run: str):
     return (ORDER.index(run) if run in ORDER else len(ORDER), run)
 
@@ -76,8 +73,6 @@ def group(metrics: list[dict]) -> dict[tuple[str, str], list[dict]]:
             for k in sorted(out, key=lambda k: (first[k[0]], _order_key(k[1])))}
 
 
-def _fmt(x) -> str:
-    return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
 def table_rows(metrics: list[dict], profile: str) -> list[dict]:
@@ -171,48 +166,6 @@ MATCH = 0.05
 #: T6: "near 1" and "barely changes" as a relative tolerance; "about 1e-3" as a factor
 NEAR = 0.1
 ABOUT = 3.0
-
-
-def _ms(x: tuple[float, float] | None) -> str:
-    if x is None:
-        return "n/a"
-    return _fmt(x[0]) if math.isnan(x[1]) else f"{_fmt(x[0])} +- {_fmt(x[1])}"
-
-
-def _borrow(a, b):
-    """Give a one-seed value (sd nan) the other side's sd: the same tolerance both sides."""
-    if a is None or b is None:
-        return a, b
-    if math.isnan(a[1]) and not math.isnan(b[1]):
-        a = (a[0], b[1])
-    if math.isnan(b[1]) and not math.isnan(a[1]):
-        b = (b[0], a[1])
-    return a, b
-
-
-def ordered(a, b, direction: str) -> str:
-    """compare() with the sd over seeds as the spread (Z); an all-diverged side is the worst score."""
-    if a == "diverged" or b == "diverged":
-        if a == b:
-            return "inconclusive"
-        worse_b = b == "diverged"
-        return "reproduced" if worse_b == (direction == "less") else "not reproduced"
-    return compare(*_borrow(a, b), direction, z=Z)
-
-
-def combine(verdicts: Iterable[str]) -> str:
-    """All parts reproduced: reproduced; any missing: missing; any not reproduced: not; else inconclusive."""
-    v = list(verdicts)
-    if all(x == "reproduced" for x in v):
-        return "reproduced"
-    for x in ("missing", "not reproduced"):
-        if x in v:
-            return x
-    return "inconclusive"
-
-
-def _check(cond: bool | None) -> str:
-    return "missing" if cond is None else ("reproduced" if cond else "not reproduced")
 
 
 class Runs:

@@ -16,7 +16,8 @@ Three job kinds, labelled as their outputs are:
 
 import math
 
-from ebmlab.studies.base import ConfigError, Job, entry, pick, without
+from ebmlab.studies.base import ConfigError, Job, entry, pick, seeds, without
+from ebmlab.studies.base import seeds_of as base_seeds_of
 
 STUDY = "ebmlab.studies.table4_1.config:Table41Study"
 
@@ -77,11 +78,6 @@ def runs_of(study, ds) -> list[str]:
     return rows
 
 
-def seeds(study) -> list[int]:
-    """The seeds of the seeded runs (the first one is every other run's)."""
-    return list(study.get("seeds") or [study.get("seed", 0)])
-
-
 def seeded_runs(study) -> list[str]:
     study = _filled(study)
     return list(study.get("seeded_runs") or study["table_samplers"])
@@ -108,7 +104,7 @@ def sweep_of(study, ds) -> list[str]:
 
 
 def seeds_of(study, run) -> list[int]:
-    return seeds(study) if run in seeded_runs(study) else seeds(study)[:1]
+    return base_seeds_of(study, run, seeded_runs(study))
 
 
 def cells(study) -> list[tuple[str, str, int]]:
