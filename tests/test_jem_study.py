@@ -30,7 +30,7 @@ TINY = {
         "sgld": {"name": "langevin", "step_size": 1.0, "noise_std": 0.01, "track_acceptance": True},
         "psgld_small": {"name": "psgld", "step_size": 1.0, "noise_std": 0.01, "alpha": 0.9, "lam": 0.01,
                         "precondition_noise": False},
-        "mala": {"name": "mala", "step_size": 1.0, "noise_std": 0.01},
+        "mala": {"name": "mala", "step_size": 1.0, "noise_std": 0.01, "test": "thesis"},
     },
 }
 
@@ -49,9 +49,11 @@ def write_params(tmp_path, **changes):
 
 
 def train(tmp_path, run, params=None, extra=()):
+    """One train job; ``run`` is a run label (its first seed, 1) or a job label <run>/seed<k>."""
     params = params or write_params(tmp_path)
-    out = tmp_path / "runs" / run
-    code = jem_main(["train", "--params", str(params), "--section", "jem", "--job", run, "--out", str(out),
+    job = run if "/" in run else f"{run}/seed1"
+    out = tmp_path / "runs" / job
+    code = jem_main(["train", "--params", str(params), "--section", "jem", "--job", job, "--out", str(out),
                      "--ref-dir", str(tmp_path / "ref"), *extra])
     return code, out
 
@@ -85,7 +87,12 @@ def test_unknown_run_and_missing_run_are_one_line(tmp_path, capsys):
     params = write_params(tmp_path)
     code = jem_main(["train", "--params", str(params), "--section", "jem", "--out", str(tmp_path / "x"),
                      "--ref-dir", str(tmp_path / "ref")])
-    assert code == 2 and "--job is required: name one of sgld, psgld_small, mala" in capsys.readouterr().err
+    assert code == 2 and "--job is required: name one of sgld/seed1, psgld_small/seed1, mala/seed1" in \
+        capsys.readouterr().err
+    assert train(tmp_path, "sgld/seed2")[0] == 2   # a seed the study does not name
+    assert "sgld: seed 2 is not one of its seeds (1)" in capsys.readouterr().err
+    assert train(tmp_path, "sgld/2")[0] == 2
+    assert "a seeded job's label is <run>/seed<k>, got 'sgld/2'" in capsys.readouterr().err
 
 
 def test_bench_rejects_a_bad_size(tmp_path, capsys):
@@ -162,18 +169,21 @@ def test_table_figures_and_claims_from_real_runs(tmp_path):
         code, out = train(tmp_path, run)
         assert code == 0
         dirs.append(str(out))
-    csv_path, metrics_path = tmp_path / "t.csv", tmp_path / "t.json"
+    csv_path, metrics_path, claims_path = tmp_path / "t.csv", tmp_path / "t.json", tmp_path / "c.csv"
     assert jem_main(["table", "--runs", *dirs, "--profile", "smoke", "--csv", str(csv_path),
-                     "--metrics", str(metrics_path)]) == 0
+                     "--metrics", str(metrics_path), "--claims", str(claims_path)]) == 0
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["sampler"] for r in rows] == ["SGLD", "PSGLD (small Lambda)", "MALA"]
+    assert [r["sampler"] for r in rows] == ["SGLD", "PSGLD (small Lambda)", "MALA (thesis test)"]
     for r in rows:   # digits are a substitute: nothing in the columns compared with the thesis
         assert r["accuracy_reproduced"] == "" and r["fid_reproduced"] == ""
-        assert r["accuracy_substitute"] != "" and r["verdict"].startswith("not comparable (data: digits8")
+        assert r["accuracy_substitute"] != "" and r["data"].startswith("digits8")
     assert rows[0]["accuracy_paper"] == "0.89" and rows[2]["fid_paper"] == "56.4"
-    claims = json.loads(metrics_path.read_text())["claims"]
-    assert set(claims["accuracy_gap_vs_sgld"]) == {"mala"}
+    with open(claims_path, newline="") as f:
+        claims = {c["claim"]: c for c in csv.DictReader(f)}
+    assert list(claims) == ["J1", "J2", "J3", "J4", "J5"]
+    assert claims["J1"]["verdict"] == "missing"   # no pSGLD(1) run among these
+    assert json.loads(metrics_path.read_text())["claims"]["J1"] == "missing"
     assert jem_main(["figures", "--runs", *dirs, "--out-dir", str(tmp_path / "fig"), "--prefix", "jem_x"]) == 0
     for name in FIGURES:
         assert (tmp_path / "fig" / f"jem_x_{name}.png").stat().st_size > 1000
@@ -197,7 +207,7 @@ def test_scores_go_to_their_own_columns_standin_and_classifier(tmp_path):
     assert jem_main(["reference", "--params", str(digits), "--section", "jem", "--ref-dir", str(tmp_path / "r2"),
                      "--classifier", str(clf)]) == 0
     out2 = tmp_path / "runs" / "mala"
-    assert jem_main(["train", "--params", str(digits), "--section", "jem", "--job", "mala", "--out", str(out2),
+    assert jem_main(["train", "--params", str(digits), "--section", "jem", "--job", "mala/seed1", "--out", str(out2),
                      "--ref-dir", str(tmp_path / "r2"), "--classifier", str(clf)]) == 0
     assert json.loads((out2 / "metrics.json").read_text())["scores"]["classifier"] > 0
     csv_path = tmp_path / "t.csv"
@@ -219,49 +229,107 @@ def test_classifier_metric_without_weights_is_one_line(tmp_path, capsys):
 
 # -- verdicts ---------------------------------------------------------------------------
 
-def metrics(run, sampler, acc, *, lam=None, real=True, status="completed", acc1=None, fid=None, div_epoch=None):
-    cfg = {"name": sampler} if lam is None else {"name": sampler, "lam": lam}
-    return {"run": run, "sampler": sampler, "sampler_config": cfg, "real_cifar10": real,
-            "data": "cifar10 (torchvision)" if real else "mnist (local file mnist10k.npz)", "test_acc": acc,
-            "test_acc_clean": acc, "acc_epoch1": acc1, "status": status, "diverged_at_epoch": div_epoch,
+def metrics(run, sampler, acc, *, lam=None, test=None, seed=1, real=True, status="completed", acc1=None,
+            fid=None, div_it=None, spi=0.5):
+    cfg = {"name": sampler, **({} if lam is None else {"lam": lam}), **({} if test is None else {"test": test})}
+    return {"run": run, "job": f"{run}/seed{seed}", "seed": seed, "sampler": sampler, "sampler_config": cfg,
+            "real_cifar10": real, "data": "cifar10 (torchvision)" if real else "mnist (local file mnist10k.npz)",
+            "test_acc": acc, "test_acc_clean": acc, "acc_epoch1": acc1, "status": status,
+            "diverged_at_iteration": div_it, "diverged_at_epoch": None if div_it is None else div_it / 703,
             "scores": {} if fid is None else {"inception" if real else "classifier": fid},
             "extractors": {"inception": f"inception:pool3:{INCEPTION_FILE}",
                            "classifier": "classifier:penultimate:clf.pt:sha256=0123456789ab"}, "epochs": 100,
-            "seconds_per_iteration": 0.5, "iterations_per_epoch": 703, "accept_prob_final": None,
-            "inv_precond_final": None}
+            "epochs_planned": 100, "seconds_per_iteration": spi, "iterations_per_epoch": 703,
+            "accept_prob_final": None, "inv_precond_final": None}
 
 
-def test_verdicts_follow_the_thesis_claims_on_cifar10():
-    ms = [metrics("sgld", "langevin", 0.905, acc1=0.26, fid=55.0),
-          metrics("psgld", "psgld", 0.875, lam=1.0, fid=60.0),
-          metrics("psgld_small", "psgld", 0.5, lam=0.01, acc1=0.36, status="diverged", div_epoch=3.5),
-          metrics("mala", "mala", 0.89, fid=90.0)]
-    rows = {r["run"]: r for r in jem_claims.table_rows(ms, "paper")}
-    assert rows["sgld"]["accuracy_reproduced"] == 0.905 and rows["sgld"]["fid_reproduced"] == 55.0
-    assert rows["sgld"]["verdict"].startswith("consistent with the thesis's values")
-    # 0.875 is 0.015 below the thesis's 0.89 (tolerance 0.03) but 0.03 below SGLD (the claim allows 0.02)
-    assert rows["psgld"]["verdict"] == ("consistent with the thesis's values; "
-                                        "inconsistent (accuracy - SGLD = -0.030)")
-    assert rows["mala"]["verdict"].startswith("inconsistent with the thesis's values")   # FID 90 vs 56.4
-    assert rows["psgld_small"]["verdict"] == ("consistent (first-epoch accuracy above SGLD: yes; diverged: yes); "
-                                              "diverged at epoch 3.50")
-    assert rows["psgld_small"]["accuracy_paper"] == "" and rows["psgld_small"]["acc_epoch1_paper"] == 0.36
+def hist(accept=None, inv_precond=None, n=20):
+    rows = [{"iteration": float(i)} for i in range(n)]
+    for key, f in (("accept_prob_mean", accept), ("precond_inv_mean_mean", inv_precond)):
+        if f is not None:
+            for i, r in enumerate(rows):
+                r[key] = float(f(i))
+    return rows
 
 
-def test_substitute_runs_fill_only_substitute_columns_and_claims():
-    ms = [metrics("sgld", "langevin", 0.98, real=False, acc1=0.9, fid=12.0),
-          metrics("psgld", "psgld", 0.975, lam=1.0, real=False, fid=13.0),
-          metrics("psgld_small", "psgld", 0.97, lam=0.01, real=False, acc1=0.8, fid=30.0),
-          metrics("mala", "mala", 0.99, real=False, fid=11.0)]
-    rows = {r["run"]: r for r in jem_claims.table_rows(ms, "fast")}
-    for r in rows.values():
-        assert r["accuracy_reproduced"] == "" and r["fid_reproduced"] == "" and r["verdict"].startswith("not comp")
-    assert rows["mala"]["classifier_frechet_substitute"] == 11.0 and rows["mala"]["accuracy_substitute"] == 0.99
-    assert rows["psgld_small"]["verdict_substitute"] == (
-        "inconsistent (first-epoch accuracy above SGLD: no; diverged: no) [substitute data]")
-    c = jem_claims.claims(ms)
-    assert c["samplers_barely_differ"] is True and c["accuracy_gap_vs_sgld"]["mala"] == pytest.approx(0.01)
-    assert c["small_lambda_faster_first_epoch"] is False and c["small_lambda_diverged"] is False
+def trio(accs, *, real=False, fid=(50.0, 50.0, 50.0), mala_status="completed"):
+    """sgld, psgld, mala with one seed per accuracy in accs[k] (and their scores)."""
+    out = []
+    for (run, sampler, lam, test), a, f in zip((("sgld", "langevin", None, "thesis"), ("psgld", "psgld", 1.0, None),
+                                                ("mala", "mala", None, "thesis")), accs, fid):
+        for seed, acc in enumerate(a, start=1):
+            m = metrics(run, sampler, acc, lam=lam, test=test, seed=seed, real=real, fid=f + seed * 0.1,
+                        status=mala_status if run == "mala" else "completed",
+                        div_it=50 if run == "mala" and mala_status == "diverged" else None)
+            out.append((m, hist()))
+    return out
+
+
+def verdicts(runs):
+    return {c["claim"]: c["verdict"] for c in jem_claims.claims(runs, "fast")}
+
+
+def test_j1_tie_needs_a_spread_narrow_enough_to_show_it():
+    same = trio(([0.500, 0.505, 0.495], [0.502, 0.498, 0.500], [0.499, 0.503, 0.497]))
+    assert verdicts(same)["J1"] == "reproduced"
+    apart = trio(([0.50, 0.505, 0.495], [0.50, 0.505, 0.495], [0.40, 0.405, 0.395]))   # mala 0.1 below
+    assert verdicts(apart)["J1"] == "not reproduced"
+    wide = trio(([0.3, 0.5, 0.7], [0.31, 0.52, 0.69], [0.29, 0.5, 0.71]))   # same means, sd 0.2
+    assert verdicts(wide)["J1"] == "inconclusive"
+
+
+def test_a_row_whose_every_seed_diverged_is_the_worst():
+    runs = trio(([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]), mala_status="diverged")
+    v = verdicts(runs)
+    assert v["J1"] == "not reproduced" and v["J5"] == "not reproduced"
+    rows = {r["run"]: r for r in jem_claims.table_rows(runs, "fast")}
+    assert rows["mala"]["status"] == "diverged" and rows["mala"]["n_diverged"] == 3
+    assert rows["mala"]["diverged_at_iteration"] == "50 50 50"
+
+
+def test_j2_small_lambda_faster_then_diverging_with_growing_inv_g():
+    base = [(metrics("sgld", "langevin", 0.5, seed=s, real=False, acc1=a), hist()) for s, a in ((1, .25), (2, .27))]
+    small = metrics("psgld_small", "psgld", 0.3, lam=0.01, real=False, acc1=0.36, status="diverged", div_it=400)
+    grows = hist(inv_precond=lambda i: 0.01 * (1 + i))          # last 10% / first 10% = 19.5 / 1.5 = 13
+    assert verdicts(base + [(small, grows)])["J2"] == "reproduced"
+    flat = hist(inv_precond=lambda i: 0.01)
+    assert verdicts(base + [(small, flat)])["J2"] == "not reproduced"
+    slow = dict(small, acc_epoch1=0.26)                          # inside sgld's spread (0.26 +- 0.014)
+    assert verdicts(base + [(slow, grows)])["J2"] == "inconclusive"
+
+
+def test_j3_and_j4_use_histories_and_timings():
+    runs = [(metrics("sgld", "langevin", 0.5, seed=s, test="thesis", spi=0.50 + 0.01 * s),
+             hist(accept=lambda i: 0.97)) for s in (1, 2, 3)]
+    runs += [(metrics("mala", "mala", 0.5, seed=s, test="thesis", spi=0.80 + 0.01 * s),
+              hist(accept=lambda i, s=s: 0.96 + 0.001 * s)) for s in (1, 2, 3)]
+    v = verdicts(runs)
+    assert v["J3"] == "reproduced" and v["J4"] == "reproduced"
+    runs = [(m, hist(accept=lambda i: 0.5 if m["run"] == "mala" else 0.97)) for m, _ in runs]
+    assert verdicts(runs)["J3"] == "not reproduced"
+
+
+def test_table_rows_are_mean_and_sd_over_seeds_with_the_paper_values_labelled_cifar10():
+    runs = trio(([0.5, 0.6, 0.7], [0.5, 0.5, 0.5], [0.4, 0.5, 0.6]))
+    runs.append((metrics("mala_exact", "mala", 0.2, test="exact", real=False, fid=80.0), hist()))
+    rows = {r["run"]: r for r in jem_claims.table_rows(runs, "fast")}
+    sg = rows["sgld"]
+    assert sg["accuracy_substitute"] == pytest.approx(0.6) and sg["accuracy_substitute_sd"] == pytest.approx(0.1)
+    assert sg["classifier_frechet_substitute"] == pytest.approx(50.2)   # 50.1, 50.2, 50.3
+    assert sg["accuracy_reproduced"] == "" and sg["fid_reproduced"] == ""
+    assert sg["accuracy_paper"] == 0.89 and sg["fid_paper"] == 57.1 and sg["paper_data"].startswith("CIFAR-10")
+    assert sg["n_seeds"] == 3 and sg["seeds"] == "1 2 3" and "compare ordering and spread" in sg["note"]
+    assert rows["mala"]["sampler"] == "MALA (thesis test)" and rows["mala"]["verdict"].startswith("J1 ")
+    ex = rows["mala_exact"]
+    assert ex["sampler"] == "MALA (exact test)" and ex["accuracy_substitute_sd"] == "" and ex["paper_data"] == ""
+    assert list(rows) == ["sgld", "psgld", "mala", "mala_exact"]
+
+
+def test_real_cifar10_runs_fill_the_reproduced_columns():
+    runs = trio(([0.89, 0.88, 0.9], [0.89, 0.89, 0.89], [0.88, 0.87, 0.89]), real=True)
+    rows = {r["run"]: r for r in jem_claims.table_rows(runs, "paper")}
+    assert rows["sgld"]["accuracy_reproduced"] == pytest.approx(0.89) and rows["sgld"]["accuracy_substitute"] == ""
+    assert rows["sgld"]["fid_reproduced"] == pytest.approx(50.2) and rows["sgld"]["note"] == ""
 
 
 # -- job slices ---------------------------------------------------------------------------
@@ -278,8 +346,13 @@ def test_each_job_reads_only_its_slice():
     clf, ref = JOBS["classifier"].slice(study, None), JOBS["reference"].slice(study, None)
     assert set(clf) == {"seed", "threads", "device", "data"}
     assert set(ref) == {"threads", "device", "data", "fid"} and ref["fid"] == {"metrics": []}
-    run = JOBS["train"].slice(study, "mala")
+    run = JOBS["train"].slice(study, "mala/seed1")
     assert "samplers" not in run and run["label"] == "mala" and run["sampler"] == TINY["samplers"]["mala"]
+    study["seeds"], study["seeded_runs"] = [4, 5], ["mala"]
+    assert JOBS["train"].labels(study) == ["sgld/seed4", "psgld_small/seed4", "mala/seed4", "mala/seed5"]
+    assert JOBS["train"].slice(study, "mala/seed5")["seed"] == 5
+    assert "seeds" not in JOBS["train"].slice(study, "mala/seed5")
+    del study["seeds"], study["seeded_runs"]
     assert set(JOBS["bench"].slice(study, None)) == {"seed", "threads", "device", "train", "samplers"}
     # a sampler, the model, the recipe or the number of scored samples change: classifier and references stay
     study.update(samplers={"sgld": {"name": "mala"}}, model={"name": "wrn", "depth": 16}, train={"steps": 9})
@@ -292,16 +365,17 @@ def test_a_rule_slice_and_the_whole_study_give_the_same_job(tmp_path, capsys):
     from ebmlab.studies import base
     from ebmlab.studies.jem.config import JEMRun, JEMStudy
     study = json.loads(json.dumps(TINY))
-    whole = base.job_of(from_dict(JEMStudy, study), JOBS["train"], "mala")
-    assert to_dict(from_dict(JEMRun, JOBS["train"].slice(study, "mala"))) == to_dict(whole)
+    whole = base.job_of(from_dict(JEMStudy, study), JOBS["train"], "mala/seed1")
+    assert to_dict(from_dict(JEMRun, JOBS["train"].slice(study, "mala/seed1"))) == to_dict(whole)
     # what the rule runs: the reference job from its slice alone
     ref = json.dumps(JOBS["reference"].slice(study, None))
     assert jem_main(["reference", "--config", ref, "--ref-dir", str(tmp_path / "r")]) == 0
     assert json.loads((tmp_path / "r" / "jem.json").read_text())["data"].startswith("digits8")
-    cfg = json.dumps(JOBS["train"].slice(study, "mala"))
-    code = jem_main(["train", "--config", cfg, "--job", "sgld", "--out", str(tmp_path / "x"),
+    cfg = json.dumps(JOBS["train"].slice(study, "mala/seed1"))
+    code = jem_main(["train", "--config", cfg, "--job", "sgld/seed1", "--out", str(tmp_path / "x"),
                      "--ref-dir", str(tmp_path / "r")])
-    assert code == 2 and "--job 'sgld' does not match the configuration's label 'mala'" in capsys.readouterr().err
+    assert code == 2 and "--job 'sgld/seed1' does not match the configuration's label 'mala/seed1'" in \
+        capsys.readouterr().err
 
 
 # -- time per epoch -----------------------------------------------------------------------
@@ -343,9 +417,11 @@ def test_bad_jem_params_stop_the_dag_and_profiles_plan_the_jem_jobs(tmp_path):
     assert r.returncode == 0, r.stderr
     for rule in ("jem_classifier", "jem_reference", "jem_train", "jem_table", "jem_figures"):
         assert rule in r.stdout
-    r = _dry_run("--forceall", "reports/fast/table4_2_mnist.csv", "--config", "profile=fast")
+    r = _dry_run("--forceall", "reports/fast/table4_2.csv", "--config", "profile=fast")
     assert r.returncode == 0, r.stderr
-    assert "results/fast/jem_mnist/psgld_small/metrics.json" in r.stdout
-    r = _dry_run("--forceall", "jem_mnist", "--config", "profile=fast")   # figures: one folder for the study
+    for job in ("sgld/seed1", "sgld/seed3", "mala/seed2", "psgld_small/seed1", "mala_exact/seed1"):
+        assert f"results/fast/jem/{job}/metrics.json" in r.stdout
+    assert "results/fast/jem/psgld_small/seed2/" not in r.stdout   # one seed for the unseeded runs
+    r = _dry_run("--forceall", "jem", "--config", "profile=fast")   # figures: one folder for the study
     assert r.returncode == 0, r.stderr
-    assert "reports/fast/figures/jem/jem_mnist_samples.png" in r.stdout
+    assert "reports/fast/figures/jem/jem_samples.png" in r.stdout and "reports/fast/table4_2_claims.csv" in r.stdout

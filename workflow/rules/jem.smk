@@ -1,13 +1,14 @@
 # Thesis section 4.2.2: JEM (WRN classifier-energy) trained with SGLD, pSGLD (lambda = 1 and a
-# small lambda) and MALA; Table 4.2 (accuracy, FID) and Figs 4.12-4.16. One job per run.
-# Section `jem` -> reports/.../table4_2.csv and figures/jem/jem_*.png; section `jem_mnist` (the
-# labelled MNIST substitute of the fast profile) -> table4_2_mnist.csv and figures/jem/jem_mnist_*.png.
+# small lambda) and MALA (the thesis's test and the exact one); Table 4.2 (accuracy, score, time)
+# with the claims J1-J5, and Figs 4.12-4.16. One job per (run, seed): results/<p>/jem/<run>/seed<k>.
+# Section `jem` -> reports/.../table4_2.csv, table4_2_claims.csv and figures/jem/jem_*.png (CIFAR-10
+# in the paper profile, the labelled digits of data/embedded in the fast one).
 #
 #   snakemake reports/table4_2.csv --cores all --config profile=paper
-#   snakemake reports/fast/table4_2_mnist.csv --cores 2 --config profile=fast
-#   snakemake jem_mnist --cores 2 --config profile=fast       # that table and its figures
+#   snakemake reports/fast/table4_2.csv --cores 2 --config profile=fast
+#   snakemake jem --cores 2 --config profile=fast       # the table, its claims and its figures
 
-JEM_TABLES = {"jem": "table4_2", "jem_mnist": "table4_2_mnist"}
+JEM_TABLES = {"jem": "table4_2"}
 JEM_SETS = {s: config[s] for s in JEM_TABLES if s in config}
 
 if JEM_SETS:
@@ -91,9 +92,11 @@ if JEM_SETS:
 
     rule jem_table:
         input:
-            lambda wildcards: [f"{d}/metrics.json" for d in jem_run_dirs(jem_set_of_table(wildcards))],
+            lambda wildcards: [f"{d}/{f}" for d in jem_run_dirs(jem_set_of_table(wildcards))
+                               for f in ("metrics.json", "history.csv")],
         output:
             csv=f"{REPORTS}/{{jem_table}}.csv",
+            claims=f"{REPORTS}/{{jem_table}}_claims.csv",
             metrics=f"{REPORTS}/metrics/{{jem_table}}.json",
         params:
             runs=lambda wildcards: jem_run_dirs(jem_set_of_table(wildcards)),
@@ -105,7 +108,7 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} > {log} 2>&1"
 
     rule jem_figures:
         input:
@@ -125,14 +128,16 @@ if JEM_SETS:
             "python -m ebmlab.studies.jem figures --runs {params.runs} --out-dir {params.out} "
             "--prefix {wildcards.jem_set} > {log} 2>&1"
 
-    # one named target per section (`snakemake jem_mnist --config profile=fast`): its table and figures
+    # one named target per section (`snakemake jem --config profile=fast`): its tables and figures
     for _s in JEM_SETS:
         rule:
             name:
                 _s
             input:
                 f"{REPORTS}/{JEM_TABLES[_s]}.csv",
+                f"{REPORTS}/{JEM_TABLES[_s]}_claims.csv",
                 jem_figures_of(_s),
             localrule: True
 
-        ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", *jem_figures_of(_s)]
+        ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", f"{REPORTS}/{JEM_TABLES[_s]}_claims.csv",
+                        *jem_figures_of(_s)]

@@ -4,7 +4,7 @@
 
 
 def jem_resources(gpu):
-    """job_resources of the rule's section (the {jem_set} wildcard: jem or jem_mnist)."""
+    """job_resources of the rule's section (the {jem_set} wildcard: jem)."""
 
     def get(key):
         return lambda wildcards: job_resources(wildcards.jem_set, gpu=gpu)[key]

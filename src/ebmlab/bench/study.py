@@ -10,7 +10,7 @@ study      model   section, image shape and main sampler
 table4_1   cnn     ``table4_1`` (+ ``datasets.mnist``): its langevin sampler with noise std
                    sqrt(noise) when ``noise_is: variance`` (step 100, std 0.01), clamped to
                    the data range; ``train`` with its aux terms (the KL term)
-jem        wrn     ``jem_mnist`` (``jem`` where a profile has no jem_mnist): WRN energy
+jem        wrn     ``jem``: WRN energy
                    -logsumexp(logits), its ``sgld`` sampler; the JEM trainer on labelled
                    synthetic digits (JEMTrainConfig defaults where ``train`` is silent)
 cd_vs_nll  gagnon  ``cd_vs_nll``: its ``sampler``; ``train`` (Gagnon defaults) with the first
@@ -131,7 +131,7 @@ BUILTIN = {
                                    "model": {"name": "cnn", "channels": [16, 32, 32, 64], "hidden": 64}}},
             "samplers": {"langevin": _LANGEVIN_100, "mala": _MALA_100},
         },
-        "jem_mnist": {
+        "jem": {
             "seed": 1, "threads": 1, "engine": {"precision": "fp32", "channels_last": True},
             "data": {"name": "mnist", "size": 14, "range": "symmetric"},
             "model": {"name": "wrn", "depth": 10, "width": 1},
@@ -290,7 +290,7 @@ def read_study(study: str, params: dict, source: str) -> StudyBench:
                           int(sec.get("threads", 1)), int(sec.get("seed", 0)), notes)
     if study == "jem":
         from ebmlab.train.jem import JEMTrainConfig
-        section = "jem_mnist" if isinstance(params.get("jem_mnist"), dict) else "jem"
+        section = "jem"
         sec = _section(params, section, source)
         data = _data(sec.get("data") or {"name": "cifar10", "range": "symmetric"}, f"{section}.data")
         train = from_dict(JEMTrainConfig, sec.get("train") or {}, f"{section}.train")
@@ -301,8 +301,7 @@ def read_study(study: str, params: dict, source: str) -> StudyBench:
             mala, mala_note = _build_sampler(sams["mala"], f"{section}.samplers.mala"), "the study's mala sampler"
         else:
             mala, mala_note = _mala_like(main), "MALA with the main sampler's step, noise and clamp"
-        notes = [f"section '{section}'" + ("" if section == "jem_mnist" else " (this profile has no jem_mnist)")
-                 + f"; sampler '{label}'; JEMTrainer on labelled synthetic images (JEM's pad/crop/flip, CE term)"]
+        notes = [f"section '{section}'; sampler '{label}'; JEMTrainer on labelled synthetic images (JEM's pad/crop/flip, CE term)"]
         return StudyBench(study, "wrn", section, source, dict(sec.get("model") or {"name": "wrn"}), data, train,
                           "jem", main, mala, mala_note, _engine(sec, section), int(sec.get("threads", 4)),
                           int(sec.get("seed", 1)), notes)

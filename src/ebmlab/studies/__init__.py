@@ -8,7 +8,6 @@ SECTIONS = {
     "gmm": "ebmlab.studies.gmm.config:GMMStudy",
     "table4_1": "ebmlab.studies.table4_1.config:Table41Study",
     "jem": "ebmlab.studies.jem.config:JEMStudy",
-    "jem_mnist": "ebmlab.studies.jem.config:JEMStudy",
     "cd_vs_nll": "ebmlab.studies.cd_vs_nll.config:CDvsNLLStudy",
     "stanley": "ebmlab.studies.stanley.config:StanleyStudy",
 }

@@ -12,12 +12,13 @@ COMMANDS = {
     "reference": base.reference_command(RUN),
     "train": base.scored_job_command(f"{RUN}:train", "train",
                                      "train JEM with one sampler, then measure accuracy and FID"),
-    "table": base.table_command("ebmlab.studies.jem.claims", "metrics.json", "run the 'train' step first",
-                                "collect runs into Table 4.2"),
+    "table": base.Command("ebmlab.studies.jem.claims:table_command",
+                          "Table 4.2 (mean and sd over seeds per sampler) and, with --claims, the claims J1-J5",
+                          passes=("runs", "profile", "csv", "metrics", "claims"), args=(*base.TABLE_ARGS, base.CLAIMS)),
     "figures": base.Command("ebmlab.studies.jem.figures:write_figures", "Figs 4.12-4.16 from trained runs",
                             passes=("runs", "out_dir", "prefix", "chain_iterations"), args=(
         base.RUNS, base.OUT_DIR,
-        (("--prefix",), dict(default="jem", help="file-name prefix: the section, jem or jem_mnist")),
+        (("--prefix",), dict(default="jem", help="file-name prefix (the section: jem)")),
         (("--chain-iterations",), dict(type=int, nargs="+", default=None,
                                        help="iterations for Figs 4.13/4.14 (default: the runs' "
                                             "figures.chain_iterations)")))),

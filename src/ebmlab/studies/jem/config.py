@@ -105,7 +105,7 @@ class JEMCommon(JEMClassifier):
         "record", doc="record: the run reports 'diverged' and its last good checkpoint's metrics; fail: exit 3")
 
 
-JEMStudy, JEMRun = sampler_study(JEMCommon, SamplerSpec, _default_samplers, "sgld", module=__name__,
+JEMStudy, JEMRun = sampler_study(JEMCommon, SamplerSpec, _default_samplers, "sgld", module=__name__, seeded=True,
                                  names=("JEMStudy", "JEMRun"))
 
 

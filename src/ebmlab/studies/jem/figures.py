@@ -10,7 +10,8 @@
   per lambda (Fig 4.16);
 * ``<prefix>_samples``: replay-buffer samples of every run.
 
-A panel whose run is not part of the set says so instead of failing.
+A panel whose run is not part of the set says so instead of failing. With several seeds per
+run, Fig 4.12 draws every seed (the spread) and the other figures the first seed of each run.
 """
 
 from __future__ import annotations
@@ -37,11 +38,23 @@ class Run(RunFolder):
         if self.chains is None:   # every JEM run writes its chain log
             require_file(Path(folder) / "chains.json", HINT)
         self.sampler = self.metrics["sampler"]
+        self.seed = self.metrics.get("seed")
+        self.test = self.metrics["sampler_config"].get("test")
 
     @property
     def title(self) -> str:
         lam = self.metrics["sampler_config"].get("lam")
-        return f"{self.label} (lambda = {lam:g})" if lam is not None else self.label
+        name = f"{self.label} (lambda = {lam:g})" if lam is not None else self.label
+        return f"{name}, seed {self.seed}" if self.seed is not None else name
+
+
+def first_seeds(runs: list[Run]) -> list[Run]:
+    """The first seed of each run label, in the order given."""
+    out: dict[str, Run] = {}
+    for r in runs:
+        if r.label not in out or (r.seed or 0) < (out[r.label].seed or 0):
+            out[r.label] = r
+    return [r for r in runs if out.get(r.label) is r]
 
 
 def _diverged_note(ax, run: Run) -> None:
@@ -54,24 +67,25 @@ def _diverged_note(ax, run: Run) -> None:
 def accuracy_figure(runs: list[Run], path: Path) -> None:
     """Fig 4.12: test (solid) and validation (dashed) accuracy against epochs."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    drawn = False
+    drawn, labelled = False, set()
     for r in runs:
         per_epoch = r.metrics["iterations_per_epoch"]
         x, y = r.series("test_acc")
         if not x:
             continue
-        color = COLORS.get(r.sampler)
+        color = COLORS.get(r.sampler) if r.test != "exact" else "tab:purple"
         small_lam = r.metrics["sampler_config"].get("lam", 1.0) != 1.0
-        ax.plot([(i + 1) / per_epoch for i in x], y, marker="o", ms=3, color=color, label=r.title,
+        n = sum(q.label == r.label for q in runs)
+        name = None if r.label in labelled else (r.label if n == 1 else f"{r.label} ({n} seeds)")
+        labelled.add(r.label)
+        ax.plot([(i + 1) / per_epoch for i in x], y, marker="o", ms=3, color=color, label=name,
                 ls="--" if small_lam else "-")
-        xv, yv = r.series("valid_acc")
-        ax.plot([(i + 1) / per_epoch for i in xv], yv, color=color, alpha=0.4, lw=1)
         drawn = True
     if not drawn:
         missing(ax, "evaluated")
     else:
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"test accuracy (noise std {runs[0].metrics['eval_noise']:g}); faint: validation")
+        ax.set_ylabel(f"test accuracy (noise std {runs[0].metrics['eval_noise']:g})")
         ax.legend(fontsize=8)
     data = runs[0].metrics["data"] if runs else ""
     ax.set_title(f"Fig 4.12: accuracy per sampler ({data})")
@@ -89,7 +103,7 @@ def _nearest(chains: list[dict], wanted: list[int]) -> list[dict]:
 
 def chain_acceptance_figure(runs: list[Run], sampler: str, iterations: list[int], path: Path, title: str) -> None:
     """Figs 4.13/4.14: acceptance probability against the chain step, at chosen iterations."""
-    chosen = [r for r in runs if r.sampler == sampler and any("accept_prob" in c for c in r.chains)]
+    chosen = [r for r in first_seeds(runs) if r.sampler == sampler and any("accept_prob" in c for c in r.chains)]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     if not chosen:
         missing(ax, sampler)
@@ -111,12 +125,12 @@ def acceptance_trend_figure(runs: list[Run], path: Path) -> None:
     """Fig 4.15: mean acceptance probability per training iteration, SGLD (a) and MALA (b)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, sampler, name in ((axes[0], "langevin", "(a) SGLD, computed not applied"), (axes[1], "mala", "(b) MALA")):
-        chosen = [r for r in runs if r.sampler == sampler and r.series("accept_prob_mean")[0]]
+        chosen = [r for r in first_seeds(runs) if r.sampler == sampler and r.series("accept_prob_mean")[0]]
         if not chosen:
             missing(ax, sampler)
         for r in chosen:
             x, y = r.series("accept_prob_mean")
-            ax.plot(x, y, lw=0.8, color=COLORS.get(sampler), label=r.label)
+            ax.plot(x, y, lw=0.8, color=COLORS.get(sampler) if r.test != "exact" else "tab:purple", label=r.label)
             _diverged_note(ax, r)
         if chosen:
             ax.set_xlabel("training iteration")
@@ -129,7 +143,8 @@ def acceptance_trend_figure(runs: list[Run], path: Path) -> None:
 
 def inv_precond_figure(runs: list[Run], path: Path) -> None:
     """Fig 4.16: mean 1/G over training, one panel per pSGLD run (smallest lambda first)."""
-    chosen = sorted((r for r in runs if r.sampler == "psgld"), key=lambda r: r.metrics["sampler_config"]["lam"])
+    chosen = sorted((r for r in first_seeds(runs) if r.sampler == "psgld"),
+                    key=lambda r: r.metrics["sampler_config"]["lam"])
     fig, axes = plt.subplots(1, max(1, len(chosen)), figsize=(5.5 * max(1, len(chosen)), 4), squeeze=False)
     if not chosen:
         missing(axes[0, 0], "pSGLD")
@@ -146,6 +161,7 @@ def inv_precond_figure(runs: list[Run], path: Path) -> None:
 
 
 def samples_figure(runs: list[Run], path: Path) -> None:
+    runs = first_seeds(runs)
     fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(4 * max(1, len(runs)), 4.3), squeeze=False)
     for ax, r in zip(axes[0], runs):
         image = plt.imread(r.folder / "samples.png")
@@ -162,7 +178,8 @@ ORDER = {"langevin": 0, "psgld": 1, "mala": 3}
 
 def write_figures(run_dirs: list[Path], out_dir: Path, prefix: str, chain_iterations: list[int] | None) -> None:
     runs = sorted((Run(d) for d in run_dirs),
-                  key=lambda r: (ORDER.get(r.sampler, 9), -r.metrics["sampler_config"].get("lam", 0), r.label))
+                  key=lambda r: (ORDER.get(r.sampler, 9), -r.metrics["sampler_config"].get("lam", 0), r.label,
+                                 r.seed or 0))
     if chain_iterations is None:
         chain_iterations = runs[0].metrics.get("chain_iterations", [0]) if runs else [0]
     name = lambda key: out_dir / f"{prefix}_{key}.png"  # noqa: E731

@@ -4,7 +4,7 @@ Torch-free: the rule file uses it. The classifier and reference jobs see no samp
 or training recipe, so editing those does not re-run them.
 """
 
-from ebmlab.studies.base import Job, entry, pick, without
+from ebmlab.studies.base import ConfigError, Job, entry, parse_seed_label, pick, seed_label, seeds_of, without
 
 STUDY = "ebmlab.studies.jem.config:JEMStudy"
 _CONFIG = "ebmlab.studies.jem.config:"
@@ -13,13 +13,27 @@ _CONFIG = "ebmlab.studies.jem.config:"
 FIGURES = ("accuracy", "acceptance_mala", "acceptance_sgld", "acceptance_trend", "inv_precond", "samples")
 
 
+def seeded_runs(study):
+    """The runs trained with every seed (null or absent: every run)."""
+    return list(study.get("seeded_runs") or study.get("samplers", {}))
+
+
 def run_slice(study, label):
-    """A train job: every shared setting, its label and its own sampler."""
-    return {**without(study, ["samplers"]), "label": label, "sampler": entry(study, "samplers", label)}
+    """A train job (``--job <run>/seed<k>``): every shared setting with ``seed`` = k, the run's
+    label and its own sampler."""
+    run, seed = parse_seed_label(label)
+    out = {**without(study, ["samplers", "seeds", "seeded_runs"]), "label": run,
+           "sampler": entry(study, "samplers", run)}
+    allowed = seeds_of(study, run, seeded_runs(study))
+    if seed not in allowed:
+        raise ConfigError(f"{run}: seed {seed} is not one of its seeds ({', '.join(map(str, allowed))})")
+    out["seed"] = seed
+    return out
 
 
 def run_labels(study):
-    return list(study.get("samplers", {}))
+    """``<run>/seed<k>`` for every run and each of its seeds."""
+    return [seed_label(run, s) for run in study.get("samplers", {}) for s in seeds_of(study, run, seeded_runs(study))]
 
 
 def classifier_slice(study, label=None):

@@ -219,6 +219,7 @@ def _final_metrics(run: JEMRun, trainer: JEMTrainer, history, valid, test, extra
     sampler_cfg = to_dict(run.sampler)
     return {
         "run": run.label,
+        "job": run.job_label,
         "sampler": run.sampler.name,
         "sampler_config": sampler_cfg,
         "data": run.data.describe(),
