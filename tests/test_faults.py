@@ -361,6 +361,32 @@ def test_jem_record_mode_says_it_and_saves_the_last_good_model(tmp_path, capsys,
     assert same(saved["model"], torch.load(out / "ckpt" / "last.pt", weights_only=False)["model"])
 
 
+def test_table4_1_record_mode_says_it_and_saves_the_last_good_model(tmp_path, capsys, monkeypatch, keep_threads):
+    import json
+    from test_table4_1 import TINY, cell_json
+    from ebmlab.studies.table4_1 import jobs
+    from ebmlab.studies.table4_1.__main__ import main
+    from ebmlab.train.image import ImageTrainer
+    ref, out = tmp_path / "ref", tmp_path / "cell"
+    assert main(["reference", "--config", json.dumps(jobs.reference_slice(TINY, "cifar10")), "--job", "cifar10",
+                 "--ref-dir", str(ref)]) == 0
+    study = json.loads(json.dumps(TINY))
+    study["train"] = {**study["train"], "max_iterations": 6}
+    _diverge_at(ImageTrainer, monkeypatch, 3)
+    capsys.readouterr()
+    assert main(["cell", "--config", cell_json(study), "--job", "cifar10/mala/seed0", "--out", str(out),
+                 "--ref-dir", str(ref)]) == 0
+    (line,) = [x for x in err_lines(capsys) if x.startswith("diverged")]
+    assert line.startswith("diverged (recorded; on_diverge: record): iteration 4: ")
+    assert line.endswith(f"last good checkpoint: {out / 'ckpt' / 'last.pt'} (after iteration 2)")
+    saved = torch.load(out / "model.pt", weights_only=False)
+    assert saved["iteration"] == 2 and saved["diverged"].startswith("iteration 4: ")
+    assert same(saved["model"], torch.load(out / "ckpt" / "last.pt", weights_only=False)["model"])
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["diverged"].startswith("iteration 4: ") and m["model_state"].endswith("(after iteration 2)")
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 3   # the curves up to the divergence
+
+
 def test_stanley_rings_divergence_says_it_and_saves_the_last_good_model(tmp_path, capsys, monkeypatch,
                                                                        keep_threads):
     from ebmlab.studies.stanley.config import RingsRun

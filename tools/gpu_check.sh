@@ -5,8 +5,8 @@
 #   1. the engine benchmark alone on the idle GPU:
 #        python -m ebmlab.bench all --device cuda --compile --time-budget ... --out-dir OUT_DIR/bench
 #   2. the fast-profile DAG over its GPU targets, with what is left of the budget:
-#        snakemake cd_vs_nll jem_mnist table4_1_mnist stanley --cores all --resources gpus=1 \
-#            --keep-going --rerun-incomplete --prioritize cd_vs_nll jem_mnist --config profile=fast
+#        snakemake cd_vs_nll jem table4_1_mnist stanley --cores all --resources gpus=1 \
+#            --keep-going --rerun-incomplete --prioritize cd_vs_nll jem --config profile=fast
 #      (the order: the two studies sized for a few GPU minutes and not measured on a GPU yet
 #      first, then Table 4.1's MNIST column (six cells), then STANLEY, whose committed fast
 #      results are up to date unless forced). Each step runs under `timeout`: SIGINT at its
@@ -53,8 +53,8 @@ GRACE=${GRACE:-15}
 PACK_RESERVE=25                      # seconds kept for the summary and the archives
 BENCH_SECONDS=${BENCH_SECONDS:-$((BUDGET * 30 / 100))}
 GPU_JOBS=${GPU_JOBS:-1}
-read -r -a TARGETS <<< "${TARGETS:-cd_vs_nll jem_mnist table4_1_mnist stanley}"
-read -r -a PRIORITIZE <<< "${PRIORITIZE:-cd_vs_nll jem_mnist}"
+read -r -a TARGETS <<< "${TARGETS:-cd_vs_nll jem table4_1_mnist stanley}"
+read -r -a PRIORITIZE <<< "${PRIORITIZE:-cd_vs_nll jem}"
 WHEELS=${WHEELS:-.whl}
 AUX=logs/fast/gpu_check             # pip's log, the phase table, versions: packed with logs/fast
 mkdir -p "$OUT_DIR/bench" "$AUX"

@@ -129,15 +129,18 @@ def cell(cell: Table41Cell, out: Path, ref_dir: str | Path, classifier: str | No
     trainer.hooks = [hook] if hook else []
     result, diverged = train_or_record(trainer, cell.on_diverge)
     metrics = _evaluate(cell, trainer, extractors, refs, out, diverged, device)
-    hist = trainer.history
+    # the curves up to the divergence; model.pt then holds the last good state, not the diverged one
+    hist, chain_log = list(trainer.history), list(trainer.chain_log)
+    if diverged:
+        metrics["model_state"] = trainer.restore_last_good()
     if hist:
         atomic_write_text(out / "history.csv", csv_text(hist, history_columns(hist)))
     else:
         atomic_write_text(out / "history.csv", "iteration\n")
-    atomic_write_json(out / "chains.json", trainer.chain_log)
+    atomic_write_json(out / "chains.json", chain_log)
     atomic_torch_save({"model": trainer.model.state_dict(),
                        "ema": None if trainer.ema is None else trainer.ema.state_dict(),
-                       "iteration": trainer.iteration, "config": resolved}, out / "model.pt")
+                       "iteration": trainer.iteration, "diverged": diverged, "config": resolved}, out / "model.pt")
     write_record(out / "cell.run.yaml", command="ebmlab.studies.table4_1 cell", config=resolved, seed=cell.seed,
                  extra={"wall_seconds": trainer.wall,
                         "resumed_from_iteration": None if diverged else result.resumed_from,
