@@ -2,7 +2,7 @@
 # of the other studies (this file is included after them and reads their run lists):
 #   per run results/<profile>/<study>/<run>/ (history.csv logging d_st and r_t):
 #     <FIGURES>/nijkamp/<study>/<run>.png and <REPORTS>/metrics/nijkamp/<study>/<run>.json
-#     (<run> may contain '/', e.g. mnist/langevin/seed0; STANLEY's curves are read from their
+#     (<run> may be nested, e.g. mnist/langevin/seed0; STANLEY's curves are read from their
 #     final checkpoint, which holds the trainer's history)
 #   per study: <REPORTS>/nijkamp_<study>.csv, nijkamp_<study>_claims.csv (N1-N2) and
 #     <FIGURES>/nijkamp/nijkamp_<study>.png
