@@ -107,7 +107,7 @@ if "cd_vs_nll" in config:
             runs=[f"{d}/{f}" for d in CDN_RUN_DIRS for f in ("metrics.json", "history.csv")],
             figures=CDN_FIGS,
             nijkamp=[f"{REPORTS}/nijkamp_cd_vs_nll.csv", f"{REPORTS}/nijkamp_cd_vs_nll_claims.csv",
-                     f"{FIGURES}/nijkamp/nijkamp_cd_vs_nll.png"],
+                     f"{FIGURES}/nijkamp/cd_vs_nll/summary.png"],
         output:
             csv=f"{REPORTS}/mnist_cd_vs_nll.csv",
             claims=f"{REPORTS}/mnist_cd_vs_nll_claims.csv",

@@ -5,7 +5,7 @@
 #     (<run> may be nested, e.g. mnist/langevin/seed0; STANLEY's curves are read from their
 #     final checkpoint, which holds the trainer's history)
 #   per study: <REPORTS>/nijkamp_<study>.csv, nijkamp_<study>_claims.csv (N1-N2) and
-#     <FIGURES>/nijkamp/nijkamp_<study>.png
+#     <FIGURES>/nijkamp/<study>/summary.png
 #
 #   snakemake nijkamp --cores 2 --config profile=fast    # every study's diagnostics
 # No params section: nothing to cut.
@@ -29,7 +29,7 @@ NJ_SUMMARIES = [
     out
     for study in NJ_RUNS
     for out in (f"{REPORTS}/nijkamp_{study}.csv", f"{REPORTS}/nijkamp_{study}_claims.csv",
-                f"{FIGURES}/nijkamp/nijkamp_{study}.png")
+                f"{FIGURES}/nijkamp/{study}/summary.png")
 ]
 
 # a STANLEY curve logs its history in its checkpoints, not in a history.csv
@@ -44,7 +44,7 @@ rule nijkamp_diagnostics:
         metrics=f"{REPORTS}/metrics/nijkamp/{{nj_study}}/{{nj_run}}.json",
     wildcard_constraints:
         nj_study="[^/]+",
-        nj_run=".+",
+        nj_run="(?!summary$).+",   # <study>/summary.png is the study's summary figure
     log:
         log_of("nijkamp", "{nj_study}/{nj_run}"),
     localrule: True
@@ -84,7 +84,7 @@ if NJ_RUNS:
         output:
             csv=f"{REPORTS}/nijkamp_{{nj_sum}}.csv",
             claims=f"{REPORTS}/nijkamp_{{nj_sum}}_claims.csv",
-            figure=f"{FIGURES}/nijkamp/nijkamp_{{nj_sum}}.png",
+            figure=f"{FIGURES}/nijkamp/{{nj_sum}}/summary.png",
         wildcard_constraints:
             nj_sum="|".join(NJ_RUNS),
         params:
