@@ -265,6 +265,11 @@ def test_claims_follow_the_paper_direction_beyond_the_spread_over_seeds():
     assert v["C8"] == "not reproduced"               # a diverged regime has the worse NLL
     del m["nll_du_kl"]
     assert verdicts(m)["C9"] == "missing"
+    # one seed of two diverged: the other's value alone, and the evidence says so
+    m = _paper_like(0.01)
+    m["true_cd"][1] = {"seed": 1, "diverged": "iteration 5: ..."}
+    c3 = next(r for r in claims(m, "test") if r["claim"] == "C3")
+    assert "true_cd 49.5 [seeds 0 1; diverged: 1]" in c3["evidence"] and c3["verdict"] == "reproduced"
 
 
 def test_an_inconclusive_claim_is_never_written_as_reproduced(tmp_path):

@@ -94,7 +94,9 @@ def _ev(pair, runs) -> str:
     else:
         text = ms(pair)
     seeds = [m.get("seed", 0) for m in runs or []]
-    return f"{text} [seeds {' '.join(map(str, seeds))}]" if seeds else text
+    lost = [m.get("seed", 0) for m in runs or [] if m.get("diverged")]
+    note = f"; diverged: {' '.join(map(str, lost))}" if lost and pair != "diverged" else ""
+    return f"{text} [seeds {' '.join(map(str, seeds))}{note}]" if seeds else text
 
 
 def claims(metrics, profile: str) -> list[dict]:
