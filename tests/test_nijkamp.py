@@ -149,6 +149,21 @@ def test_summary_judges_the_appendix_claims_from_the_runs(tmp_path, runs, eps, n
     assert (tmp_path / "s.png").stat().st_size > 5000
 
 
+def test_pool_judges_the_claims_over_several_studies(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    assert _summary(a, [("weak", False, 0.1)], 0.015)["N1"] == "inconclusive"   # no diverged run in a
+    assert _summary(b, [("strong", True, 0.2)])["N1"] == "inconclusive"          # no convergent run in b
+    out = tmp_path / "pooled.csv"
+    assert main(["pool", "--tables", str(a / "s.csv"), str(b / "s.csv"), "--profile", "t",
+                 "--claims", str(out)]) == 0
+    with open(out, newline="") as fh:
+        v = {r["claim"]: r for r in csv.DictReader(fh)}
+    assert v["N1"]["verdict"] == "reproduced"        # together both sides are there
+    assert v["N2"]["verdict"] == "reproduced"        # a's convergent run at eps 0.015 is in range
+    assert "eps = 0.015" in v["N2"]["evidence"]
+
+
 def test_summary_needs_one_name_per_run(tmp_path, capsys):
     assert main(["summary", "--metrics", "a.json", "b.json", "--runs", "a", "--study", "s", "--profile", "t",
                  "--csv", str(tmp_path / "s.csv")]) == 2

@@ -73,3 +73,4 @@ def test_nijkamp_target_covers_every_image_study():
         assert f"reports/fast/nijkamp_{study}.csv" in r.stdout
     assert "reports/fast/nijkamp_jem" in r.stdout   # section jem_mnist, or jem once renamed
     assert "rule nijkamp_diagnostics_checkpoint" in r.stdout   # STANLEY curves: from their checkpoints
+    assert "reports/fast/nijkamp_claims.csv" in r.stdout       # the claims over every study's runs

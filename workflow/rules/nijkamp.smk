@@ -5,7 +5,7 @@
 #     (<run> may be nested, e.g. mnist/langevin/seed0; STANLEY's curves are read from their
 #     final checkpoint, which holds the trainer's history)
 #   per study: <REPORTS>/nijkamp_<study>.csv, nijkamp_<study>_claims.csv (N1-N2) and
-#     <FIGURES>/nijkamp/<study>/summary.png
+#     <FIGURES>/nijkamp/<study>/summary.png; over all studies: <REPORTS>/nijkamp_claims.csv
 #
 #   snakemake nijkamp --cores 2 --config profile=fast    # every study's diagnostics
 # No params section: nothing to cut.
@@ -100,6 +100,26 @@ if NJ_RUNS:
             "python -m ebmlab.studies.nijkamp summary --metrics {input} --runs {params.runs} "
             "--study {wildcards.nj_sum} --profile {params.profile} --csv {output.csv} --claims {output.claims} "
             "--figure {output.figure} {params.eps} > {log} 2>&1"
+
+
+    # the claims over every study's runs
+    rule nijkamp_pool:
+        input:
+            [f"{REPORTS}/nijkamp_{study}.csv" for study in NJ_RUNS],
+        output:
+            f"{REPORTS}/nijkamp_claims.csv",
+        params:
+            profile=PROFILE,
+        log:
+            log_of("nijkamp", "pool"),
+        localrule: True
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.studies.nijkamp pool --tables {input} --profile {params.profile} "
+            "--claims {output} > {log} 2>&1"
+
+    NJ_SUMMARIES += rules.nijkamp_pool.output
 
 
 # every study's diagnostics (`snakemake nijkamp --config profile=fast`)

@@ -37,6 +37,18 @@ COMMANDS["summary"] = base.Command(_summary, "one study's diagnosed runs: table,
     (("--figure",), dict(help="summary PNG to write")),
     (("--eps",), dict(type=float, help="the runs' training chain noise std (N2 is tested at eps = 0.015)")),
 ))
+
+
+def _pool(args):
+    from ebmlab.studies.nijkamp.run import pool
+    for c in pool(args.tables, args.profile, args.claims):
+        print(f"{c['claim']}: {c['verdict']}")
+
+
+COMMANDS["pool"] = base.Command(_pool, "the claims N1-N2 over several studies' tables", args=(
+    (("--tables",), dict(nargs="+", required=True, help="nijkamp_<study>.csv files (summary)")),
+    base.PROFILE, (("--claims",), dict(required=True, help="the claims table (CSV)")),
+))
 main = base.main_for("python -m ebmlab.studies.nijkamp", DOC.split("\n\n")[0], COMMANDS)
 
 if __name__ == "__main__":

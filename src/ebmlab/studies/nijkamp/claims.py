@@ -53,9 +53,14 @@ def _side(c: dict[str, int], expect: str) -> str | None:
     return "reproduced" if c[expect] > c[other] else "not reproduced"
 
 
-def claims(study: str, table: list[dict], profile: str, eps: float | None = None) -> list[dict]:
+def _is_paper_eps(eps) -> bool:
+    return eps != "" and eps is not None and math.isclose(float(eps), EPS_PAPER, rel_tol=1e-6)
+
+
+def claims(study: str, table: list[dict], profile: str) -> list[dict]:
     """N1: oscillation weak for convergent, strong for non-convergent learning (appendix D);
-    N2: r_t in [0.08, 0.15] late in convergent runs with eps = 0.015 (appendix A)."""
+    N2: r_t in [0.08, 0.15] late in convergent runs with eps = 0.015 (appendix A; each row's
+    ``eps``). ``table``: :func:`rows` of one study, or of several (``study`` names them)."""
     conv, div = _counts(table, "convergent"), _counts(table, "diverged")
     sides = [_side(conv, "weak"), _side(div, "strong")]
     if not table:
@@ -69,15 +74,17 @@ def claims(study: str, table: list[dict], profile: str, eps: float | None = None
     ev1 = (f"{study}: convergent runs weak {conv['weak']} / strong {conv['strong']} / none {conv['none']} / "
            f"too short {conv['too_short']}; diverged runs weak {div['weak']} / strong {div['strong']} / "
            f"none {div['none']} / too short {div['too_short']}")
-    r_ts = [(r["run"], r["r_t_tail_mean"]) for r in table if r["outcome"] == "convergent" and r["r_t_tail_mean"] != ""]
-    listed = "; ".join(f"{run} {fmt(v)}" for run, v in r_ts) or "none"
-    if not r_ts:
+    conv_rt = [r for r in table if r["outcome"] == "convergent" and r["r_t_tail_mean"] != ""]
+    listed = "; ".join(f"{r['run']} {fmt(r['r_t_tail_mean'])}" for r in conv_rt) or "none"
+    at_paper = [float(r["r_t_tail_mean"]) for r in conv_rt if _is_paper_eps(r.get("eps", ""))]
+    if not conv_rt:
         n2 = "missing"
-    elif eps is None or not math.isclose(eps, EPS_PAPER, rel_tol=1e-6):
+    elif not at_paper:
         n2 = "inconclusive"   # the range is stated for eps = 0.015 only
     else:
-        n2 = check_verdict(all(R_T_RANGE[0] <= v <= R_T_RANGE[1] for _, v in r_ts))
-    eps_text = "eps not given" if eps is None else f"eps = {fmt(eps)}"
+        n2 = check_verdict(all(R_T_RANGE[0] <= v <= R_T_RANGE[1] for v in at_paper))
+    eps_seen = sorted({fmt(float(r["eps"])) for r in table if r.get("eps", "") != ""})
+    eps_text = f"eps = {', '.join(eps_seen)}" if eps_seen else "eps not given"
     return [
         dict(zip(CLAIM_COLUMNS, (
             "N1", "Weak oscillation of d_st tends to occur for convergent ML, strong oscillation for non-convergent ML",

@@ -76,8 +76,24 @@ def summary(metrics: list[str], runs: list[str], study: str, profile: str, csv_p
     table = nc.rows(study, summaries, profile, eps)
     atomic_write_text(csv_path, csv_text(table, nc.COLUMNS))
     if claims_path:
-        write_claims(claims_path, nc.claims(study, table, profile, eps))
+        write_claims(claims_path, nc.claims(study, table, profile))
     if figure_path:
         from ebmlab.studies.nijkamp.figures import summary_figure
         summary_figure(table, f"{study} ({profile})", figure_path)
     return table
+
+
+def pool(tables: list[str], profile: str, claims_path: str) -> list[dict]:
+    """The claims N1-N2 over every study's runs (their ``nijkamp_<study>.csv`` tables)."""
+    import csv
+    from ebmlab.io import require_file
+    from ebmlab.studies.base import write_claims
+    from ebmlab.studies.nijkamp import claims as nc
+    rows = []
+    for t in tables:
+        with open(require_file(t, "run the nijkamp summary step first"), newline="") as fh:
+            rows += list(csv.DictReader(fh))
+    studies = ", ".join(dict.fromkeys(r["study"] for r in rows)) or "no study"
+    out = nc.claims(f"all runs ({studies})", rows, profile)
+    write_claims(claims_path, out)
+    return out
