@@ -15,8 +15,9 @@ include: "workflow/rules/gmm.smk"
 include: "workflow/rules/table4_1.smk"
 include: "workflow/rules/jem.smk"
 include: "workflow/rules/cd_vs_nll.smk"
-include: "workflow/rules/nijkamp.smk"
 include: "workflow/rules/stanley.smk"
+# last: it reads the other studies' run lists
+include: "workflow/rules/nijkamp.smk"
 
 
 rule all:

@@ -33,8 +33,8 @@ def study(**over):
     return from_dict(CDvsNLLStudy, {"data": DIGITS, **over}, "cd_vs_nll")
 
 
-def train_run(s, regime):
-    return job_of(s, JOBS["train"], regime)
+def train_run(s, regime, seed=0):
+    return job_of(s, JOBS["train"], f"{regime}/seed{seed}")
 
 
 def study_file(tmp_path, cfg):
@@ -88,11 +88,11 @@ def test_bad_config_is_one_line(over, message):
 def test_missing_data_stops_before_any_output(tmp_path, capsys):
     cfg = json.dumps({"data": {"name": "mnist", "size": 28, "root": str(tmp_path / "nowhere")}})
     out = tmp_path / "run"
-    assert main(["train", "--config", cfg, "--job", "nll", "--out", str(out)]) == 2
+    assert main(["train", "--config", cfg, "--job", "nll/seed0", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "mnist" in err
     assert not out.exists()
-    assert main(["evaluate", "--config", json.dumps({"data": DIGITS}), "--job", "nll", "--out", str(out),
+    assert main(["evaluate", "--config", json.dumps({"data": DIGITS}), "--job", "nll/seed0", "--out", str(out),
                  "--classifier", "x.pt"]) == 2
     assert "missing input" in capsys.readouterr().err and not out.exists()
 
@@ -111,20 +111,21 @@ def test_each_job_reads_only_its_slice():
     sec = yaml.safe_load((Path(__file__).parents[1] / "params" / "smoke.yaml").read_text())["cd_vs_nll"]
     clf = JOBS["classifier"].slice(sec, None)
     assert set(clf) <= {"seed", "threads", "device", "data", "classifier"} and "classifier" in clf
-    train = JOBS["train"].slice(sec, "true_cd")
-    assert train["label"] == "true_cd" and train["regime"] == sec["regimes"]["true_cd"]
+    train = JOBS["train"].slice(sec, "true_cd/seed1")
+    assert train["label"] == "true_cd" and train["regime"] == sec["regimes"]["true_cd"] and train["seed"] == 1
     assert not {"eval", "ais", "classifier", "test_split", "regimes"} & set(train)
-    ev = JOBS["evaluate"].slice(sec, "nll_deform")
+    ev = JOBS["evaluate"].slice(sec, "nll_deform/seed0")
     assert {"eval", "ais", "sampler"} <= set(ev) and not {"train", "classifier", "on_diverge", "regimes"} & set(ev)
     # the study's regimes name the jobs; --job is required and checked
     with pytest.raises(ConfigError, match="unknown job 'pcd' in regimes"):
-        JOBS["train"].slice(sec, "pcd")
+        JOBS["train"].slice(sec, "pcd/seed0")
     with pytest.raises(ConfigError, match="--job is required"):
         JOBS["evaluate"].slice(sec, None)
     # a hand run (whole study validated, then cut) and a rule's slice give the same job config
     s = from_dict(CDvsNLLStudy, sec, "cd_vs_nll")
     for kind in ("train", "evaluate"):
-        assert job_of(s, JOBS[kind], "nll") == from_dict(JOBS[kind].config_class(), JOBS[kind].slice(sec, "nll"))
+        assert job_of(s, JOBS[kind], "nll/seed1") == from_dict(JOBS[kind].config_class(),
+                                                              JOBS[kind].slice(sec, "nll/seed1"))
     assert base.job_of(s, JOBS["classifier"]) == from_dict(JOBS["classifier"].config_class(), clf)
 
 
@@ -222,26 +223,110 @@ def test_compare_uses_two_standard_errors():
     assert compare((1.0, math.inf), (2.0, 0.1), "less") == "inconclusive"
 
 
-def _m(stay=0.5, fd=10.0, nll=100.0, ess=50.0, ent=1.0, ent_hi=1.0, ent_def=1.0):
+def _m(stay=0.5, fd=10.0, nll=100.0, ess=50.0, ent=1.0, ent_hi=1.0, ent_def=1.0, seed=0):
     cov = {"entropy": ent, "entropy_se": 0.01, "frechet": fd, "frechet_se": 0.1}
-    return {"stay": {"fraction": stay, "fraction_se": 0.01}, "coverage": cov,
+    return {"seed": seed, "stay": {"fraction": stay, "fraction_se": 0.01}, "coverage": cov,
             "nll": {"nll_nats": nll, "nll_nats_se": 0.5}, "ais": {"ess": ess, "chains": 64},
             "coverage_high_noise": {"entropy": ent_hi, "entropy_se": 0.01},
             "coverage_deform": {"entropy": ent_def, "entropy_se": 0.01}}
 
 
-def test_claims_follow_the_paper_direction():
-    metrics = {"nll": _m(stay=0.2, fd=10, nll=90, ent=2.0, ent_hi=0.3, ent_def=0.5),
-               "true_cd": _m(stay=0.95, fd=50, nll=120), "true_cd_kl": _m(fd=52),
-               "nll_du_kl": _m(fd=8), "nll_deform": _m(nll=80, ent_def=1.8)}
-    v = {c["claim"]: c["verdict"] for c in claims(metrics, "test")}
+def _seeds(jitter, **kw):
+    """Two seeds of one regime: every given metric at value -+ jitter x value."""
+    return [_m(**{k: v * (1 - jitter) for k, v in kw.items()}, seed=0),
+            _m(**{k: v * (1 + jitter) for k, v in kw.items()}, seed=1)]
+
+
+def _paper_like(jitter):
+    """nll and true_cd with two seeds (spread +-jitter), the others one: gaps in the paper's direction."""
+    return {"nll": _seeds(jitter, stay=0.2, fd=10, nll=90, ent=2.0, ent_hi=0.3, ent_def=0.5),
+            "true_cd": _seeds(jitter, stay=0.95, fd=50, nll=120), "true_cd_kl": [_m(fd=52)],
+            "nll_du_kl": [_m(fd=8)], "nll_deform": [_m(nll=80, ent_def=1.8)]}
+
+
+def verdicts(metrics):
+    return {c["claim"]: c["verdict"] for c in claims(metrics, "test")}
+
+
+def test_claims_follow_the_paper_direction_beyond_the_spread_over_seeds():
+    v = verdicts(_paper_like(0.01))
     assert all(x == "reproduced" for x in v.values()), v
-    metrics["true_cd_kl"] = _m(fd=20)                  # the CD-sign KL term did help
-    metrics["nll"]["ais"]["ess"] = 1.0                 # AIS collapsed: no NLL verdict
-    metrics["nll_deform"] = {"diverged": "iteration 3: ..."}
-    v = {c["claim"]: c["verdict"] for c in claims(metrics, "test")}
+    rows = claims(_paper_like(0.01), "test")
+    c3 = next(r for r in rows if r["claim"] == "C3")
+    sd = np.std([50 * 0.99, 50 * 1.01], ddof=1)
+    assert f"true_cd 50 +- {sd:.4g} [seeds 0 1]" in c3["evidence"] and "nll 10 +- " in c3["evidence"]
+    m = _paper_like(0.01)
+    m["true_cd_kl"] = [_m(fd=20)]                    # the CD-sign KL term did help
+    m["nll"][1]["ais"]["ess"] = 1.0                  # one seed's AIS collapsed: no NLL verdict
+    m["nll_deform"] = [{"seed": 0, "diverged": "iteration 3: ..."}]
+    v = verdicts(m)
     assert v["C4"] == "not reproduced" and v["C5"] == "inconclusive"
-    assert v["C7"] == "missing" and v["C8"] == "missing"
+    assert v["C7"] == "missing"                      # no chains of a diverged regime
+    assert v["C8"] == "not reproduced"               # a diverged regime has the worse NLL
+    del m["nll_du_kl"]
+    assert verdicts(m)["C9"] == "missing"
+    # one seed of two diverged: the other's value alone, and the evidence says so
+    m = _paper_like(0.01)
+    m["true_cd"][1] = {"seed": 1, "diverged": "iteration 5: ..."}
+    c3 = next(r for r in claims(m, "test") if r["claim"] == "C3")
+    assert "true_cd 49.5 [seeds 0 1; diverged: 1]" in c3["evidence"] and c3["verdict"] == "reproduced"
+
+
+def test_an_inconclusive_claim_is_never_written_as_reproduced(tmp_path):
+    from ebmlab.studies.base import write_claims
+    # every gap in the paper's direction but within the spread over seeds (+-60%)
+    v = verdicts(_paper_like(0.6))
+    assert v["C2"] == v["C3"] == v["C5"] == v["C6"] == "inconclusive", v
+    # C4 ("the KL term does not help"): equal within the spread decides nothing
+    m = _paper_like(0.6)
+    m["true_cd_kl"] = [_m(fd=50)]
+    assert verdicts(m)["C4"] == "inconclusive"
+    # one seed everywhere: no spread, so no ordering verdict at all
+    one = {r: [ms[0]] for r, ms in _paper_like(0.01).items()}
+    assert set(verdicts(one).values()) == {"inconclusive"}
+    # the writer refuses anything but the four verdicts
+    row = {**claims(one, "test")[0]}
+    for bad in ("inconclusive (reproduced)", "consistent", "Reproduced"):
+        with pytest.raises(ValueError, match="is not one of"):
+            write_claims(tmp_path / "c.csv", [{**row, "verdict": bad}])
+    write_claims(tmp_path / "c.csv", claims(one, "test"))
+    assert ",reproduced," not in (tmp_path / "c.csv").read_text()
+
+
+def test_seeded_regimes_get_every_seed_and_the_others_the_first():
+    from ebmlab.studies.cd_vs_nll.jobs import run_labels
+    sec = {"seed": 3, "seeds": [3, 4], "regimes": {"nll": {}, "true_cd": {}, "nll_deform": {}}}
+    assert run_labels(sec) == ["nll/seed3", "nll/seed4", "true_cd/seed3", "true_cd/seed4", "nll_deform/seed3"]
+    assert run_labels({**sec, "seeded_runs": ["nll_deform"]}) == ["nll/seed3", "true_cd/seed3", "nll_deform/seed3",
+                                                                   "nll_deform/seed4"]
+    assert JOBS["train"].slice(sec, "nll/seed4")["seed"] == 4
+    assert JOBS["classifier"].slice(sec, None)["seed"] == 3
+    with pytest.raises(ConfigError, match="nll_deform: seed 4 is not one of its seeds"):
+        JOBS["train"].slice(sec, "nll_deform/seed4")
+    with pytest.raises(ConfigError, match="label is <run>/seed<k>"):
+        JOBS["evaluate"].slice(sec, "nll")
+    s = study(seeds=[0, 1])
+    assert job_of(s, JOBS["evaluate"], "true_cd/seed1").job_label == "true_cd/seed1"
+    with pytest.raises(ConfigError, match="seeded_runs: unknown regime 'pcd'"):
+        study(seeded_runs=["pcd"])
+    with pytest.raises(ConfigError, match="seeds must list distinct seeds"):
+        study(seeds=[1, 1])
+
+
+@pytest.mark.parametrize("noise_is,std", [("std", 0.005), ("variance", math.sqrt(0.005))])
+def test_noise_is_says_how_lambda_is_read(noise_is, std):
+    s = study(noise_is=noise_is)
+    run = train_run(s, "nll")
+    assert run.eps == pytest.approx(std)
+    assert run.temperature == pytest.approx(std ** 2 / (2 * 10.0))
+    assert run.train_sampler().config.noise_std == pytest.approx(std)
+    ev = job_of(s, JOBS["evaluate"], "nll/seed0")
+    assert ev.eval_sampler(0.05).config.noise_std == pytest.approx(0.05 if noise_is == "std" else math.sqrt(0.05))
+    # the sampler the trainer gets draws noise of that std: one step on a flat energy from x = 0.5
+    x = torch.full((4000, 1), 0.5)
+    flat = lambda y: y.sum(1) * 0.0   # noqa: E731
+    out = run.train_sampler().run(flat, x, 1, generator=torch.Generator().manual_seed(0), progress=None).x
+    assert float((out - 0.5).std()) == pytest.approx(std, rel=0.05)
 
 
 # -- end to end -----------------------------------------------------------------------------
@@ -249,7 +334,8 @@ def test_claims_follow_the_paper_direction():
 def test_tiny_study_end_to_end(tmp_path):
     cfg = {"device": "cpu", "data": {**DIGITS, "dequantize": True}, "model": {"name": "gagnon_mnist", "width": 2,
            "latent": 4}, "train": {"max_iterations": 3, "batch_size": 16, "buffer_size": 50},
-           "regimes": {"nll": {}, "true_cd": {"init": "true_cd", "reinit_prob": 0.1}},
+           "regimes": {"nll": {}, "true_cd": {"init": "true_cd", "reinit_prob": 0.1}}, "seeds": [0, 1],
+           "seeded_runs": ["nll"],
            "eval": {"long_chains": 12, "long_steps": 3, "high_noise_chains": 6, "stay_chains": 5, "stay_steps": 3,
                     "fig3_steps": 4, "fig4_short_steps": 2, "fig4_long_steps": 4, "fig5_steps": 4, "deform_every": 2,
                     "frames": 3, "bootstrap": 3, "test_images": 40},
@@ -257,11 +343,12 @@ def test_tiny_study_end_to_end(tmp_path):
     c = study_file(tmp_path, cfg)
     clf = tmp_path / "clf.pt"
     assert main(["classifier", "--params", c, "--out", str(clf)]) == 0
-    for r in ("nll", "true_cd"):
-        assert main(["train", "--params", c, "--job", r, "--out", str(tmp_path / r)]) == 0
-        assert main(["evaluate", "--params", c, "--job", r, "--out", str(tmp_path / r),
+    for r in ("nll", "true_cd", "nll/seed1"):
+        job = r if "/" in r else f"{r}/seed0"
+        assert main(["train", "--params", c, "--job", job, "--out", str(tmp_path / r)]) == 0
+        assert main(["evaluate", "--params", c, "--job", job, "--out", str(tmp_path / r),
                      "--classifier", str(clf)]) == 0
-    runs = [str(tmp_path / r) for r in ("nll", "true_cd")]
+    runs = [str(tmp_path / r) for r in ("nll/seed1", "true_cd", "nll")]
     assert main(["figures", "--runs", *runs, "--out-dir", str(tmp_path / "fig")]) == 0
     assert main(["table", "--runs", *runs, "--profile", "test", "--csv", str(tmp_path / "t.csv"),
                  "--claims", str(tmp_path / "c.csv")]) == 0
@@ -270,8 +357,10 @@ def test_tiny_study_end_to_end(tmp_path):
     assert {"fig3", "fig4", "fig5", "samples"} == {p.stem.replace("cd_vs_nll_", "")
                                                    for p in (tmp_path / "fig").glob("*.png")}
     rows = (tmp_path / "t.csv").read_text().splitlines()
-    assert rows[0].startswith("regime,description,profile") and len(rows) == 3
+    assert rows[0].startswith("regime,seed,description,profile") and len(rows) == 4
+    assert [r.split(",")[:2] for r in rows[1:]] == [["nll", "0"], ["nll", "1"], ["true_cd", "0"]]
     claims_csv = (tmp_path / "c.csv").read_text()
+    assert "[seeds 0 1]" in claims_csv
     assert "C1," in claims_csv and "C9," in claims_csv and ",missing," in claims_csv  # no nll_du_kl run
 
 
@@ -280,12 +369,12 @@ def test_diverged_regime_is_recorded_and_reported(tmp_path):
                                  "latent": 4}, "train": {"max_iterations": 3, "batch_size": 16, "buffer_size": 50,
                                                          "max_abs_energy": 1e-9}})
     out = tmp_path / "nll"
-    assert main(["train", "--params", cfg, "--job", "nll", "--out", str(out)]) == 0   # on_diverge: record
+    assert main(["train", "--params", cfg, "--job", "nll/seed0", "--out", str(out)]) == 0   # on_diverge: record
     assert "iteration 1: " in torch.load(out / "model.pt", weights_only=False)["diverged"]
-    assert main(["evaluate", "--params", cfg, "--job", "nll", "--out", str(out), "--classifier", "none.pt"]) == 2
+    assert main(["evaluate", "--params", cfg, "--job", "nll/seed0", "--out", str(out), "--classifier", "none.pt"]) == 2
     clf = tmp_path / "clf.pt"
     train_classifier(from_dict(ImageDataConfig, DIGITS), clf, config=ClassifierConfig(epochs=0.1))
-    assert main(["evaluate", "--params", cfg, "--job", "nll", "--out", str(out), "--classifier", str(clf)]) == 0
+    assert main(["evaluate", "--params", cfg, "--job", "nll/seed0", "--out", str(out), "--classifier", str(clf)]) == 0
     assert (out / "chains.npz").exists() and json.loads((out / "metrics.json").read_text())["diverged"]
     assert main(["table", "--runs", str(out), "--profile", "t", "--csv", str(tmp_path / "t.csv"),
                  "--claims", str(tmp_path / "c.csv")]) == 0

@@ -337,7 +337,7 @@ def test_cd_vs_nll_record_mode_says_it_and_saves_the_last_good_model(tmp_path, c
                                 "latent": 4}, "train": {"max_iterations": 6, "batch_size": 16, "buffer_size": 50,
                                                         "checkpoint_every": 2}})
     out = tmp_path / "nll"
-    assert main(["train", "--params", cfg, "--job", "nll", "--out", str(out)]) == 0
+    assert main(["train", "--params", cfg, "--job", "nll/seed0", "--out", str(out)]) == 0
     (line,) = err_lines(capsys)
     assert line.startswith("diverged (recorded; on_diverge: record): iteration 4: ")
     assert line.endswith(f"last good checkpoint: {out / 'ckpt' / 'last.pt'} (after iteration 2)")

@@ -87,6 +87,89 @@ def test_missing_column_is_one_line(tmp_path, capsys):
         diagnose(tmp_path / "h.csv", None, None, burn_in=1.5)
 
 
+def _run(folder, label, diverged=False, n=400, r_level=0.1, seed=0):
+    """A run folder: history.csv with weak (white) or strong (alternating) d_st, metrics.json's flag."""
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal(n)
+    d = white if label == "weak" else np.where(np.arange(n) % 2 == 0, 1.0, -1.0) + 0.3 * white
+    folder.mkdir(parents=True)
+    write_history(folder / "history.csv", d, r_level + 0.001 * rng.standard_normal(n))
+    (folder / "metrics.json").write_text(json.dumps({"diverged": "iteration 9: ..." if diverged else None}))
+    return folder / "history.csv"
+
+
+def test_diagnose_records_the_outcome(tmp_path):
+    assert diagnose(_run(tmp_path / "a", "weak"), None, None)["outcome"] == "convergent"
+    assert diagnose(_run(tmp_path / "b", "weak", diverged=True), None, None)["outcome"] == "diverged"
+    (tmp_path / "c").mkdir()
+    write_history(tmp_path / "c" / "history.csv", [0.1, -0.2, float("nan"), 0.3, -0.1], [0.1] * 5)
+    assert diagnose(tmp_path / "c" / "history.csv", None, None)["diverged"]   # a non-finite log
+
+
+def test_diagnose_reads_a_trainer_checkpoint(tmp_path):
+    rng = np.random.default_rng(3)
+    hist = [{"iteration": i, "d_st": float(v), "r_t": 0.1} for i, v in enumerate(rng.standard_normal(100))]
+    torch.save({"trainer": {"history": hist}, "diverged": None}, tmp_path / "200.pt")
+    s = diagnose(tmp_path / "200.pt", None, None)
+    assert s["label"] == "weak" and s["iterations"] == 100 and s["outcome"] == "convergent"
+    torch.save({"trainer": {"history": [{"iteration": 0, "loss": 1.0}]}}, tmp_path / "bad.pt")
+    with pytest.raises(ConfigError, match="logs no d_st"):
+        diagnose(tmp_path / "bad.pt", None, None)
+
+
+def _summary(tmp_path, runs, eps=None):
+    metrics, names = [], []
+    for i, (label, diverged, r_level) in enumerate(runs):
+        h = _run(tmp_path / f"r{i}", label, diverged, r_level=r_level, seed=10 + i)
+        diagnose(h, None, tmp_path / f"r{i}.json")
+        metrics.append(str(tmp_path / f"r{i}.json"))
+        names.append(f"r{i}")
+    args = ["summary", "--metrics", *metrics, "--runs", *names, "--study", "s", "--profile", "t",
+            "--csv", str(tmp_path / "s.csv"), "--claims", str(tmp_path / "c.csv"), "--figure", str(tmp_path / "s.png")]
+    assert main(args + (["--eps", str(eps)] if eps is not None else [])) == 0
+    with open(tmp_path / "c.csv", newline="") as fh:
+        return {r["claim"]: r["verdict"] for r in csv.DictReader(fh)}
+
+
+@pytest.mark.parametrize("runs,eps,n1,n2", [
+    ([("weak", False, 0.1), ("strong", True, 0.1)], 0.015, "reproduced", "reproduced"),
+    ([("strong", False, 0.1), ("weak", True, 0.1)], 0.015, "not reproduced", "reproduced"),
+    ([("weak", False, 0.5), ("weak", False, 0.1)], 0.015, "inconclusive", "not reproduced"),   # no diverged run
+    ([("weak", False, 0.1), ("strong", True, 0.1)], 0.005, "reproduced", "inconclusive"),     # range is for 0.015
+    ([("weak", False, 0.1)], None, "inconclusive", "inconclusive"),
+])
+def test_summary_judges_the_appendix_claims_from_the_runs(tmp_path, runs, eps, n1, n2):
+    v = _summary(tmp_path, runs, eps)
+    assert v == {"N1": n1, "N2": n2}
+    with open(tmp_path / "s.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["outcome"] for r in rows] == ["diverged" if d else "convergent" for _, d, _ in runs]
+    assert [r["oscillation"] for r in rows] == [label for label, _, _ in runs]
+    assert float(rows[0]["r_t_tail_mean"]) == pytest.approx(runs[0][2], abs=0.01)
+    assert (tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_pool_judges_the_claims_over_several_studies(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    assert _summary(a, [("weak", False, 0.1)], 0.015)["N1"] == "inconclusive"   # no diverged run in a
+    assert _summary(b, [("strong", True, 0.2)])["N1"] == "inconclusive"          # no convergent run in b
+    out = tmp_path / "pooled.csv"
+    assert main(["pool", "--tables", str(a / "s.csv"), str(b / "s.csv"), "--profile", "t",
+                 "--claims", str(out)]) == 0
+    with open(out, newline="") as fh:
+        v = {r["claim"]: r for r in csv.DictReader(fh)}
+    assert v["N1"]["verdict"] == "reproduced"        # together both sides are there
+    assert v["N2"]["verdict"] == "reproduced"        # a's convergent run at eps 0.015 is in range
+    assert "eps = 0.015" in v["N2"]["evidence"]
+
+
+def test_summary_needs_one_name_per_run(tmp_path, capsys):
+    assert main(["summary", "--metrics", "a.json", "b.json", "--runs", "a", "--study", "s", "--profile", "t",
+                 "--csv", str(tmp_path / "s.csv")]) == 2
+    assert "--metrics names 2 files but --runs 1" in capsys.readouterr().err
+
+
 def test_jobs_table_imports_no_torch():
     code = "import ebmlab.studies.nijkamp.jobs, ebmlab.diagnostics, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

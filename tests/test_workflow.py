@@ -51,3 +51,26 @@ def test_local_profile_redoes_incomplete_outputs_and_leaves_cores_to_the_command
     r = dry_run("gmm_table", "--forceall", "--profile", "workflow/profiles/local", "--quiet", "rules", "--config", "profile=smoke")
     assert r.returncode == 0, r.stderr
     assert "gmm_train" in r.stdout + r.stderr
+
+
+def test_cd_vs_nll_claims_target_builds_every_seed_and_the_nijkamp_diagnostics():
+    import yaml
+    from ebmlab.studies.cd_vs_nll.jobs import run_labels
+    runs = run_labels(yaml.safe_load((ROOT / "params/fast.yaml").read_text())["cd_vs_nll"])
+    r = dry_run("reports/fast/mnist_cd_vs_nll_claims.csv", "--forceall", "--config", "profile=fast")
+    assert r.returncode == 0, r.stderr
+    for run in runs:
+        assert f"results/fast/cd_vs_nll/{run}/metrics.json" in r.stdout
+        assert f"reports/fast/metrics/nijkamp/cd_vs_nll/{run}.json" in r.stdout
+    assert "nll/seed1" in runs and "true_cd/seed1" in runs and "nll_deform/seed1" not in runs
+    assert "reports/fast/nijkamp_cd_vs_nll_claims.csv" in r.stdout and "reports/fast/figures/cd_vs_nll" in r.stdout
+
+
+def test_nijkamp_target_covers_every_image_study():
+    r = dry_run("nijkamp", "--forceall", "--config", "profile=fast")
+    assert r.returncode == 0, r.stderr
+    for study in ("table4_1", "cd_vs_nll", "stanley"):
+        assert f"reports/fast/nijkamp_{study}.csv" in r.stdout
+    assert "reports/fast/nijkamp_jem" in r.stdout   # section jem_mnist, or jem once renamed
+    assert "rule nijkamp_diagnostics_checkpoint" in r.stdout   # STANLEY curves: from their checkpoints
+    assert "reports/fast/nijkamp_claims.csv" in r.stdout       # the claims over every study's runs

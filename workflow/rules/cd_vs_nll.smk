@@ -1,20 +1,30 @@
 # Gagnon & Lajoie: true CD vs NLL on MNIST, made quantitative. Five regimes (nll, true_cd,
 # true_cd_kl, nll_du_kl, nll_deform), each trained and evaluated (AIS NLL, mode coverage,
-# classifier Frechet distance, stay fraction, Fig 3-5 chains); then figures and the table.
+# classifier Frechet distance, stay fraction, Fig 3-5 chains); then figures, the table and the
+# claims (means and sds over seeds). A run's folder and job label is <regime>/seed<k>: the
+# regimes in seeded_runs (default nll, true_cd) get every seed, the others the first.
 #
 #   snakemake cd_vs_nll --cores 2 --config profile=smoke       # the whole study
-#   snakemake cd_vs_nll --cores 2 --config profile=fast        # the evidence: 2 CPU cores (a GPU if present)
+#   snakemake reports/fast/mnist_cd_vs_nll_claims.csv --cores 2 --config profile=fast   # the evidence,
+#       with the figures and the Nijkamp diagnostics of every run (nijkamp.smk)
 
 if "cd_vs_nll" in config:
-    from ebmlab.studies.cd_vs_nll.jobs import regime_labels
+    from ebmlab.studies.cd_vs_nll import jobs as cdn_jobs
 
-    CDN_REGIMES = regime_labels(config["cd_vs_nll"])
-    CDN_THREADS = config["cd_vs_nll"].get("threads", 1)
+    CDN_STUDY = config["cd_vs_nll"]
+    CDN_REGIMES = cdn_jobs.regime_labels(CDN_STUDY)
+    CDN_RUNS = cdn_jobs.run_labels(CDN_STUDY)   # <regime>/seed<k>; nijkamp.smk reads it too
+    CDN_SEED0 = cdn_jobs.seeds(CDN_STUDY)[0]
+    CDN_THREADS = CDN_STUDY.get("threads", 1)
     CDN_DIR = f"{RESULTS}/cd_vs_nll"
+    CDN_RUN_DIRS = [f"{CDN_DIR}/{run}" for run in CDN_RUNS]
+    # the figures show every regime's first seed
+    CDN_FIG_DIRS = [f"{CDN_DIR}/{cdn_jobs.seed_label(r, CDN_SEED0)}" for r in CDN_REGIMES]
     CDN_FIGS = [f"{FIGURES}/cd_vs_nll/cd_vs_nll_{name}.png" for name in ("fig3", "fig4", "fig5", "samples")]
 
     wildcard_constraints:
         cdn_regime="|".join(CDN_REGIMES),
+        cdn_seed=r"\d+",
 
     # one digit classifier for the study; it reads no sampler or regime, so their edits keep it
     rule cd_vs_nll_classifier:
@@ -34,50 +44,53 @@ if "cd_vs_nll" in config:
 
     rule cd_vs_nll_train:
         output:
-            model=f"{CDN_DIR}/{{cdn_regime}}/model.pt",
-            history=f"{CDN_DIR}/{{cdn_regime}}/history.csv",
+            model=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/model.pt",
+            history=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/history.csv",
         params:
-            cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "train", wildcards.cdn_regime),
+            cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "train",
+                                             f"{wildcards.cdn_regime}/seed{wildcards.cdn_seed}"),
             out=lambda wildcards, output: str(Path(output.model).parent),
         log:
-            log_of("cd_vs_nll", "{cdn_regime}/train"),
+            log_of("cd_vs_nll", "{cdn_regime}/seed{cdn_seed}/train"),
         threads: CDN_THREADS
         resources:
             **job_resources("cd_vs_nll", gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.cd_vs_nll train --config {params.cfg:q} --job {wildcards.cdn_regime} "
-            "--out {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll train --config {params.cfg:q} "
+            "--job {wildcards.cdn_regime}/seed{wildcards.cdn_seed} --out {params.out} > {log} 2>&1"
 
     rule cd_vs_nll_evaluate:
         input:
             model=rules.cd_vs_nll_train.output.model,
             classifier=rules.cd_vs_nll_classifier.output[0],
         output:
-            metrics=f"{CDN_DIR}/{{cdn_regime}}/metrics.json",
-            chains=f"{CDN_DIR}/{{cdn_regime}}/chains.npz",
+            metrics=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/metrics.json",
+            chains=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/chains.npz",
         params:
-            cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "evaluate", wildcards.cdn_regime),
+            cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "evaluate",
+                                             f"{wildcards.cdn_regime}/seed{wildcards.cdn_seed}"),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
         log:
-            log_of("cd_vs_nll", "{cdn_regime}/evaluate"),
+            log_of("cd_vs_nll", "{cdn_regime}/seed{cdn_seed}/evaluate"),
         threads: CDN_THREADS
         resources:
             **job_resources("cd_vs_nll", gpu=True),
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.cd_vs_nll evaluate --config {params.cfg:q} --job {wildcards.cdn_regime} "
-            "--out {params.out} --classifier {input.classifier} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll evaluate --config {params.cfg:q} "
+            "--job {wildcards.cdn_regime}/seed{wildcards.cdn_seed} --out {params.out} "
+            "--classifier {input.classifier} > {log} 2>&1"
 
     rule cd_vs_nll_figures:
         input:
-            expand(f"{CDN_DIR}/{{r}}/{{f}}", r=CDN_REGIMES, f=("metrics.json", "chains.npz")),
+            [f"{d}/{f}" for d in CDN_FIG_DIRS for f in ("metrics.json", "chains.npz")],
         output:
             CDN_FIGS,
         params:
-            runs=[f"{CDN_DIR}/{r}" for r in CDN_REGIMES],
+            runs=CDN_FIG_DIRS,
             out=lambda wildcards, output: str(Path(output[0]).parent),
         log:
             log_of("cd_vs_nll", "figures"),
@@ -87,15 +100,20 @@ if "cd_vs_nll" in config:
         shell:
             "python -m ebmlab.studies.cd_vs_nll figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
 
+    # the claims target builds the whole evidence: figures and the runs' Nijkamp diagnostics are
+    # inputs here although the table does not read them
     rule cd_vs_nll_table:
         input:
-            expand(f"{CDN_DIR}/{{r}}/{{f}}", r=CDN_REGIMES, f=("metrics.json", "history.csv")),
+            runs=[f"{d}/{f}" for d in CDN_RUN_DIRS for f in ("metrics.json", "history.csv")],
+            figures=CDN_FIGS,
+            nijkamp=[f"{REPORTS}/nijkamp_cd_vs_nll.csv", f"{REPORTS}/nijkamp_cd_vs_nll_claims.csv",
+                     f"{FIGURES}/nijkamp/cd_vs_nll/summary.png"],
         output:
             csv=f"{REPORTS}/mnist_cd_vs_nll.csv",
             claims=f"{REPORTS}/mnist_cd_vs_nll_claims.csv",
             metrics=f"{REPORTS}/metrics/mnist_cd_vs_nll.json",
         params:
-            runs=[f"{CDN_DIR}/{r}" for r in CDN_REGIMES],
+            runs=CDN_RUN_DIRS,
             profile=PROFILE,
         log:
             log_of("cd_vs_nll", "table"),
@@ -106,11 +124,7 @@ if "cd_vs_nll" in config:
             "python -m ebmlab.studies.cd_vs_nll table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --claims {output.claims} --metrics {output.metrics} > {log} 2>&1"
 
-    CDN_TARGETS = [
-        *rules.cd_vs_nll_table.output,
-        *CDN_FIGS,
-        *[f"{FIGURES}/nijkamp/cd_vs_nll/{r}.png" for r in CDN_REGIMES],
-    ]
+    CDN_TARGETS = [*rules.cd_vs_nll_table.output, *CDN_FIGS]
 
     # the study's named target (`snakemake cd_vs_nll --config profile=fast`): tables, figures, diagnostics
     rule cd_vs_nll:

@@ -10,12 +10,13 @@ Five regimes of the image trainer (thesis Algorithm 7) with Gagnon & Lajoie's MN
 * ``nll_du_kl``: NLL plus Du et al.'s auxiliary loss (``kl``: their sign);
 * ``nll_deform``: NLL with every buffer draw elastically warped (section 6.3).
 
-Each regime is one job per step (``--job`` names the regime)::
+Each regime and seed is one job per step (``--job <regime>/seed<k>``; the regimes in
+``seeded_runs``, default nll and true_cd, get every seed in ``seeds``, the others the first)::
 
     python -m ebmlab.studies.cd_vs_nll regimes    --params params/smoke.yaml --section cd_vs_nll
     python -m ebmlab.studies.cd_vs_nll classifier --params params/smoke.yaml --section cd_vs_nll --out CLF.pt
-    python -m ebmlab.studies.cd_vs_nll train      --params params/smoke.yaml --section cd_vs_nll --job nll --out DIR
-    python -m ebmlab.studies.cd_vs_nll evaluate   --params ... --job nll --out DIR --classifier CLF.pt
+    python -m ebmlab.studies.cd_vs_nll train      --params params/smoke.yaml --section cd_vs_nll --job nll/seed0 --out DIR
+    python -m ebmlab.studies.cd_vs_nll evaluate   --params ... --job nll/seed0 --out DIR --classifier CLF.pt
     python -m ebmlab.studies.cd_vs_nll figures    --runs DIR... --out-dir reports/smoke/figures/cd_vs_nll
     python -m ebmlab.studies.cd_vs_nll table      --runs DIR... --profile smoke --csv T.csv --claims C.csv --metrics M.json
 
@@ -24,6 +25,6 @@ coverage of long chains from noise (class histogram and entropy by the digit cla
 pipeline trains; also at the high noise of Fig 4 and with test-time deformations), (c) the
 classifier-feature Frechet distance of those samples to the test set (a labelled substitute
 for FID), (d) the fraction of chains started on test images that stay near their start (see
-:mod:`ebmlab.studies.cd_vs_nll.run`). ``table`` writes regime x metric and one verdict per
-claim of the paper.
+:mod:`ebmlab.studies.cd_vs_nll.run`). ``table`` writes run x metric and one verdict per
+claim of the paper, from the means and sds over seeds.
 """

@@ -24,21 +24,12 @@ def _regimes(args):
     from ebmlab.studies.cd_vs_nll.run import check_study
     print("\n".join(check_study(from_dict(CDvsNLLStudy, raw_config(args)))))
 
-
-
-
-
-
-
-
-
-
 def _table(args):
     from ebmlab.studies.cd_vs_nll.claims import TABLE_COLUMNS, claims, metrics_summary, table_rows
-    from ebmlab.studies.cd_vs_nll.figures import read_regimes
-    runs = read_regimes(args.runs)
+    from ebmlab.studies.cd_vs_nll.figures import read_runs
+    runs = read_runs(args.runs)
     rows = table_rows(runs, args.profile)
-    claim_rows = claims({regime: m for regime, (_, m) in runs.items()}, args.profile)
+    claim_rows = claims([m for _, m in runs], args.profile)
     base.write_table(args.csv, rows, TABLE_COLUMNS, args.metrics, metrics_summary(rows, claim_rows))
     base.write_claims(args.claims, claim_rows)
 

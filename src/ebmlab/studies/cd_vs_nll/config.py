@@ -9,6 +9,7 @@ bases, so every class lists its groups last group first; the study keeps the par
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 from ebmlab import samplers
@@ -19,7 +20,7 @@ from ebmlab.metrics.ais import AISConfig
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import GagnonMNISTConfig, ModelSpec
 from ebmlab.samplers import SamplerSpec
-from ebmlab.studies.base import JobHost
+from ebmlab.studies.base import JobHost, seed_label
 from ebmlab.studies.cd_vs_nll.jobs import DEFAULT_REGIMES, REGIMES
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.auxloss import AuxSpec
@@ -153,6 +154,14 @@ class _Chains:
 
     model: ModelSpec = field(default_factory=lambda: Tagged("gagnon_mnist", GagnonMNISTConfig()))
     sampler: SamplerSpec = field(default_factory=_default_sampler, doc="training chains (langevin or mala)")
+    # Gagnon & Lajoie write the noise as N(0, lambda) and call lambda a variance; their values are
+    # Du & Mordatch's, whose code draws lambda x N(0, 1) (docs/cd_vs_nll.md)
+    noise_is: Literal["std", "variance"] = field(
+        "std", doc="how to read sampler.noise_std and eval.noise_std / high_noise_std: as a std or a variance")
+
+    def noise(self, value: float) -> float:
+        """The chain noise's standard deviation for a noise setting ``value`` (read per ``noise_is``)."""
+        return float(value) if self.noise_is == "std" else math.sqrt(value)
 
     def check_chains(self) -> None:
         check(self.sampler.name in ("langevin", "mala"),
@@ -160,15 +169,16 @@ class _Chains:
         s = self.sampler.config
         check(s.noise_std is not None and s.noise_std > 0, "sampler.noise_std must be set (> 0)")
         if self.practical.rescale_energy:
-            check(abs(s.step_size - s.noise_std ** 2 / 2) <= 1e-9 * max(1.0, s.step_size),
-                  f"practical.rescale_energy needs sampler.step_size = noise_std^2 / 2 = {s.noise_std ** 2 / 2:g} "
+            check(abs(s.step_size - self.eps ** 2 / 2) <= 1e-9 * max(1.0, s.step_size),
+                  f"practical.rescale_energy needs sampler.step_size = noise_std^2 / 2 = {self.eps ** 2 / 2:g} "
                   f"(temperature 1), got {s.step_size:g}")
         check(not self.practical.scale_lr or self.practical.rescale_energy,
               "practical.scale_lr needs practical.rescale_energy")
 
     @property
     def eps(self) -> float:
-        return float(self.sampler.config.noise_std)
+        """The training chains' noise std."""
+        return self.noise(self.sampler.config.noise_std)
 
     @property
     def temperature(self) -> float:
@@ -179,9 +189,14 @@ class _Chains:
     def value_range(self) -> tuple[float, float]:
         return self.data.value_range
 
+    def train_sampler(self):
+        """The training chains: the sampler with its noise read per ``noise_is``."""
+        return samplers.build(Tagged(self.sampler.name, dataclasses.replace(self.sampler.config, noise_std=self.eps)))
+
     def eval_sampler(self, noise_std: float):
-        """Test-time chains: the training sampler with another noise level."""
-        return samplers.build(Tagged(self.sampler.name, dataclasses.replace(self.sampler.config, noise_std=noise_std)))
+        """Test-time chains: the training sampler with another noise level (read per ``noise_is``)."""
+        return samplers.build(Tagged(self.sampler.name,
+                                     dataclasses.replace(self.sampler.config, noise_std=self.noise(noise_std))))
 
 
 @dataclasses.dataclass
@@ -227,12 +242,20 @@ class CDvsNLLStudy(_Classifier, _Evaluation, _Practical, _Train, _Chains, _TestS
     """The whole study: shared settings plus one entry per regime."""
 
     regimes: dict[str, Regime] = field(default_factory=_default_regimes, doc="regime name -> settings")
+    seeds: list[int] | None = field(None, doc="seeds of the seeded regimes (weights, chains, data order); "
+                                              "null = [seed]")
+    seeded_runs: list[str] | None = field(None, doc="regimes trained with every seed; the others get the first; "
+                                                    "null = nll and true_cd (those the study has)")
 
     def __post_init__(self):
         self.check_chains()
         check(len(self.regimes) > 0, "regimes must name at least one regime")
         _check_regime_names(self.regimes, "regimes")
         _check_eval_roles(self.eval)
+        check(self.seeds is None or (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds)),
+              f"seeds must list distinct seeds, got {self.seeds}")
+        for name in self.seeded_runs or []:
+            check(name in self.regimes, f"seeded_runs: unknown regime {name!r} (regimes: {', '.join(self.regimes)})")
 
 
 @dataclasses.dataclass
@@ -246,6 +269,11 @@ class _OneRegime:
 
     label: str = field("nll", doc="regime name")
     regime: Regime = field(default_factory=Regime)
+
+    @property
+    def job_label(self) -> str:
+        """The job label (--job) and results folder: <regime>/seed<seed>."""
+        return seed_label(self.label, self.seed)
 
     def __post_init__(self):
         self.check_chains()

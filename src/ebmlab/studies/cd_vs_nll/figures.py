@@ -13,12 +13,19 @@ from ebmlab.studies.cd_vs_nll.config import REGIME_LABELS
 from ebmlab.studies.cd_vs_nll.jobs import REGIMES
 
 
-def read_regimes(run_dirs: list[str]) -> dict[str, tuple[Path, dict]]:
-    """regime -> (folder, metrics.json) of evaluated runs, in the study's regime order."""
-    runs = {m["regime"]: (Path(d), m) for d, m in zip(run_dirs, base.read_runs(run_dirs, "metrics.json",
-                                                                                 "run 'evaluate' first"))}
+def read_runs(run_dirs: list[str]) -> list[tuple[Path, dict]]:
+    """(folder, metrics.json) of evaluated runs, in the study's regime order, then by seed."""
+    runs = list(zip(map(Path, run_dirs), base.read_runs(run_dirs, "metrics.json", "run 'evaluate' first")))
     order = {r: i for i, r in enumerate(REGIMES)}
-    return dict(sorted(runs.items(), key=lambda kv: order.get(kv[0], len(order))))
+    return sorted(runs, key=lambda dm: (order.get(dm[1]["regime"], len(order)), dm[1].get("seed", 0)))
+
+
+def read_regimes(run_dirs: list[str]) -> dict[str, tuple[Path, dict]]:
+    """regime -> (folder, metrics.json) of its first seed (what the figures show)."""
+    out: dict[str, tuple[Path, dict]] = {}
+    for d, m in read_runs(run_dirs):
+        out.setdefault(m["regime"], (d, m))
+    return out
 
 
 def _chain_row(chains, key: str, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

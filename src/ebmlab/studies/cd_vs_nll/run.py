@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ebmlab import samplers
 from ebmlab.cli import resolve_device
 from ebmlab.config import to_dict
 from ebmlab.data.images import load_images
@@ -90,7 +89,7 @@ def train(run: TrainRun, out: Path) -> None:
         scale = 0.5 * run.eps ** 2 if run.practical.scale_lr else 1.0
         hooks.append(lr_annealing_hook(run.practical.anneal_lr, scale))
     make_target = engine_target(model.to(device), run.engine, device)
-    trainer = ImageTrainer(model, data, run.train_config(), SamplerSchedule(samplers.build(run.sampler)),
+    trainer = ImageTrainer(model, data, run.train_config(), SamplerSchedule(run.train_sampler()),
                            seed=run.seed, device=device, value_range=run.value_range, store=store, hooks=hooks,
                            make_target=make_target, progress=None)
     _, diverged = train_or_record(trainer, run.on_diverge)   # record: one line on stderr
@@ -277,7 +276,7 @@ def evaluate(run: EvalRun, out: Path, classifier_path: str | None) -> None:
                             "accept_mean": float(ais.accept.mean()), "log_z": ais.log_z, "log_z_se": ais.log_z_se},
                     "n_test": n_test, "eval_seconds": time.perf_counter() - t0,
                     "long_steps": ev.long_steps, "long_chains": ev.long_chains, "noise_std": ev.noise_std,
-                    "high_noise_std": ev.high_noise_std})
+                    "high_noise_std": ev.high_noise_std, "noise_is": run.noise_is, "train_noise_std": run.eps})
     write_record(out / "evaluate.run.yaml", command="ebmlab.studies.cd_vs_nll evaluate", config=to_dict(run),
                  seed=run.seed, extra={"numerics": run.engine.describe()})
     atomic_write_json(out / "metrics.json", metrics)  # last: the job's completion marker

@@ -22,4 +22,10 @@ The numbers are :mod:`ebmlab.diagnostics` (other studies use them too). This stu
 params section: it reads the histories other studies' training jobs write::
 
     python -m ebmlab.studies.nijkamp diagnose --history results/.../history.csv --figure fig.png --metrics m.json
+    python -m ebmlab.studies.nijkamp summary --metrics m1.json m2.json --runs a b --study cd_vs_nll \
+        --profile fast --csv nijkamp_cd_vs_nll.csv --claims nijkamp_cd_vs_nll_claims.csv --figure s.png
+
+``diagnose`` also records whether the run diverged (its folder's metrics.json / model.pt, or
+non-finite values in the log); ``summary`` tabulates a study's runs (tail mean of r_t, label,
+lag-1 auto-correlation, outcome) and judges the appendix's claims (:mod:`.claims`).
 """

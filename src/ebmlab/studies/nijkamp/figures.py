@@ -49,3 +49,28 @@ def figure(d_st: np.ndarray, r_t: np.ndarray, summary: dict, path: str | Path, t
     fig.suptitle(f"{title}  oscillation: {label} (lag-1 acf of d_st {rho:.2f}; grey: burn-in)".strip())
     atomic_savefig(fig, path, dpi=100, bbox_inches="tight")  # the committed figures' resolution
     plt.close(fig)
+
+
+def summary_figure(table: list[dict], title: str, path: str | Path) -> None:
+    """Every run of a study: lag-1 auto-correlation of d_st against the tail mean of r_t,
+    marked by outcome, with the strong-oscillation threshold and the appendix's r_t range."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.axvspan(0.08, 0.15, color="tab:green", alpha=0.12, lw=0, label="r_t range at eps 0.015")
+    for outcome, marker, color in (("convergent", "o", "tab:blue"), ("diverged", "x", "tab:red")):
+        pts = [(r["r_t_tail_mean"], r["acf_lag1"], r["run"]) for r in table
+               if r["outcome"] == outcome and r["r_t_tail_mean"] != "" and r["acf_lag1"] != ""]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color, label=outcome)
+            for x, y, run in pts:
+                ax.annotate(run, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    th = [r["threshold"] for r in table if isinstance(r.get("threshold"), float)]
+    if th:
+        ax.axhline(min(th), color="tab:red", ls="--", lw=0.8, label="-2/sqrt(n) (strong below)")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xscale("log")
+    ax.set(xlabel="r_t, tail mean (log)", ylabel="lag-1 auto-correlation of d_st", title=title)
+    if not table:
+        ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center")
+    ax.legend(fontsize=7)
+    atomic_savefig(fig, path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
