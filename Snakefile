@@ -10,6 +10,10 @@
 # and add their final targets to ALL_TARGETS.
 
 
+# the front page of `snakemake --report` (each figure's caption lives in workflow/report/<study>/)
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/gmm.smk"
 include: "workflow/rules/table4_1.smk"

@@ -1,7 +1,10 @@
-"""The Snakemake layer: parse-time validation stops bad params before any job."""
+"""The Snakemake layer: parse-time validation stops bad params before any job; every figure is in the report."""
 
+import json
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,67 @@ def test_nijkamp_target_covers_every_image_study():
     assert "reports/fast/nijkamp_jem" in r.stdout   # section jem_mnist, or jem once renamed
     assert "rule nijkamp_diagnostics_checkpoint" in r.stdout   # STANLEY curves: from their checkpoints
     assert "reports/fast/nijkamp_claims.csv" in r.stdout       # the claims over every study's runs
+
+
+# Every rule's outputs as Snakemake parses them (report flags included), one profile per call.
+_OUTPUTS = r"""
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.io import get_flag_value, is_flagged
+from snakemake.settings.types import ConfigSettings, ResourceSettings
+rows = []
+with SnakemakeApi() as api:
+    wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path("."),
+                      config_settings=ConfigSettings(config={"profile": sys.argv[1]}))._workflow
+    for rule in wf.rules:
+        for f in rule.output:
+            rep = get_flag_value(f, "report") if is_flagged(f, "report") else None
+            rows.append({"rule": rule.name, "path": str(f), "file": Path(rule.snakefile).stem,
+                         "report": rep and {"caption": rep.caption and rep.caption.get_path_or_uri(secret_free=True),
+                                            "category": rep.category, "labels": rep.labels}})
+print("ROWS" + json.dumps(rows))
+"""
+
+
+def rule_outputs(profile):
+    r = subprocess.run([sys.executable, "-c", _OUTPUTS, profile], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.split("ROWS", 1)[1])
+
+
+@pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
+def test_every_figure_goes_into_the_report_with_an_existing_caption(profile):
+    figures = [o for o in rule_outputs(profile) if o["path"].endswith(".png") and not o["path"].startswith("results/")]
+    # every study's figure rules parsed, not an empty workflow
+    assert {o["file"] for o in figures} == {"gmm", "table4_1", "jem", "cd_vs_nll", "stanley", "nijkamp"}
+    for o in figures:
+        rep = o["report"]
+        assert rep, f"{o['rule']}: {o['path']} is not marked with report()"
+        # the caption folder and the category are the study whose rule file writes the figure
+        assert rep["category"] == o["file"], o
+        caption = Path(rep["caption"]).resolve()
+        assert caption.is_file(), f"{o['rule']}: caption {caption} does not exist"
+        assert caption.parent == ROOT / "workflow" / "report" / rep["category"], caption
+        assert rep["labels"]["profile"] == profile and rep["labels"]["paper"], o
+
+
+def test_every_caption_cites_a_figure_names_the_profile_and_renders():
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    import jinja2
+    from docutils.core import publish_parts
+    used = {Path(o["report"]["caption"]).resolve() for p in ("smoke", "fast", "paper") for o in rule_outputs(p) if o["report"]}
+    captions = sorted((ROOT / "workflow" / "report").glob("*/*.rst"))
+    assert set(captions) == used, f"captions no rule uses: {sorted(map(str, set(captions) - used))}"
+    for path in captions:
+        text = path.read_text()
+        assert re.search(r"\b(Figs?|Table) \d", text), f"{path.name} cites no paper figure or table"
+        for profile in ("smoke", "fast", "paper"):
+            snakemake = SimpleNamespace(config={"profile": profile}, wildcards=defaultdict(lambda: "mnist"))
+            rst = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(snakemake=snakemake)
+            html = publish_parts(rst, writer="html", settings_overrides={"halt_level": 2})["body"]
+            assert f">{profile}<" in html, path.name   # the profile, rendered as a literal
+            assert ("not a reproduction" in html) == (profile == "smoke"), path.name

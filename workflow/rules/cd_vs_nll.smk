@@ -21,6 +21,9 @@ if "cd_vs_nll" in config:
     # the figures show every regime's first seed
     CDN_FIG_DIRS = [f"{CDN_DIR}/{cdn_jobs.seed_label(r, CDN_SEED0)}" for r in CDN_REGIMES]
     CDN_FIGS = [f"{FIGURES}/cd_vs_nll/cd_vs_nll_{name}.png" for name in ("fig3", "fig4", "fig5", "samples")]
+    # report labels: Gagnon & Lajoie's figure of each (captions in workflow/report/cd_vs_nll/)
+    CDN_PAPER = {"fig3": "Gagnon & Lajoie Fig 3", "fig4": "Gagnon & Lajoie Fig 4", "fig5": "Gagnon & Lajoie Fig 5",
+                 "samples": "- (quantifies section 6)"}
 
     wildcard_constraints:
         cdn_regime="|".join(CDN_REGIMES),
@@ -88,7 +91,8 @@ if "cd_vs_nll" in config:
         input:
             [f"{d}/{f}" for d in CDN_FIG_DIRS for f in ("metrics.json", "chains.npz")],
         output:
-            CDN_FIGS,
+            [figure(f, "cd_vs_nll", Path(f).stem, CDN_PAPER[Path(f).stem.rsplit("_", 1)[1]], "Figs 3-5 analogues")
+             for f in CDN_FIGS],
         params:
             runs=CDN_FIG_DIRS,
             out=lambda wildcards, output: str(Path(output[0]).parent),

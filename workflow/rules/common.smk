@@ -92,3 +92,14 @@ def job_config(study_name, section, kind, label=None):
     jobs = importlib.import_module(f"ebmlab.studies.{study_name}.jobs").JOBS
     return as_json(jobs[kind].slice(config[section], label))
 
+
+
+def figure(path, study, caption, paper, subcategory=None):
+    """A figure output marked for `snakemake --report`, under the study's category.
+
+    ``caption`` names workflow/report/<study>/<caption>.rst (it cites the paper's figure and
+    renders the profile); ``paper`` is the figure it reproduces, a label of the report's table.
+    Rule files live in workflow/rules/, which Snakemake resolves the caption path against.
+    """
+    return report(path, caption=f"../report/{study}/{caption}.rst", category=study, subcategory=subcategory,
+                  labels={"figure": Path(path).stem, "paper": paper, "profile": PROFILE})

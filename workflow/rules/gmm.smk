@@ -4,6 +4,9 @@
 if "gmm" in config:
     GMM_RUNS = list(config["gmm"]["samplers"])
     GMM_THREADS = config["gmm"].get("threads", 1)
+    # the thesis figure of each sampler's run (report labels; captions in workflow/report/gmm/)
+    GMM_FIG = {"gd": "thesis Fig 4.2", "sgld": "thesis Fig 4.3", "mala": "thesis Fig 4.4", "psgld": "thesis Fig 4.5"}
+    GMM_SUB = "Figs 4.1-4.5: 4-Gaussian mixture"
 
     wildcard_constraints:
         gmm_run="|".join(GMM_RUNS),
@@ -70,8 +73,9 @@ if "gmm" in config:
         input:
             expand(f"{RESULTS}/gmm/{{gmm_run}}/samples.npz", gmm_run=GMM_RUNS),
         output:
-            data=f"{FIGURES}/gmm/gmm_data.png",
-            runs=expand(f"{FIGURES}/gmm/gmm_{{gmm_run}}.png", gmm_run=GMM_RUNS),
+            data=figure(f"{FIGURES}/gmm/gmm_data.png", "gmm", "gmm_data", "thesis Fig 4.1", GMM_SUB),
+            runs=[figure(f"{FIGURES}/gmm/gmm_{r}.png", "gmm", f"gmm_{r}", GMM_FIG.get(r, "-"), GMM_SUB)
+                  for r in GMM_RUNS],
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
             out=lambda wildcards, output: str(Path(output.data).parent),

@@ -18,6 +18,11 @@ if JEM_SETS:
 
     include: "jem_common.smk"
 
+    # report labels: the thesis figure of each (captions in workflow/report/jem/)
+    JEM_PAPER = {"accuracy": "thesis Fig 4.12", "acceptance_mala": "thesis Fig 4.13",
+                 "acceptance_sgld": "thesis Fig 4.14", "acceptance_trend": "thesis Fig 4.15",
+                 "inv_precond": "thesis Fig 4.16", "samples": "thesis Table 4.2 (samples)"}
+
     for _s in JEM_SETS:
         if not jem_runs(_s):
             raise WorkflowError(f"{PARAMS}: {_s}.samplers must name at least one run")
@@ -115,7 +120,8 @@ if JEM_SETS:
             lambda wildcards: [f"{d}/{f}" for d in jem_run_dirs(wildcards.jem_set)
                                for f in ("metrics.json", "history.csv", "chains.json", "samples.png")],
         output:
-            [f"{FIGURES}/jem/{{jem_set}}_{name}.png" for name in JEM_FIGS],
+            [figure(f"{FIGURES}/jem/{{jem_set}}_{name}.png", "jem", name, JEM_PAPER[name], "{jem_set}")
+             for name in JEM_FIGS],
         params:
             runs=lambda wildcards: jem_run_dirs(wildcards.jem_set),
             out=lambda wildcards, output: str(Path(output[0]).parent),

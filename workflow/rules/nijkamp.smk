@@ -40,7 +40,8 @@ rule nijkamp_diagnostics:
     input:
         f"{RESULTS}/{{nj_study}}/{{nj_run}}/history.csv",
     output:
-        figure=f"{FIGURES}/nijkamp/{{nj_study}}/{{nj_run}}.png",
+        figure=figure(f"{FIGURES}/nijkamp/{{nj_study}}/{{nj_run}}.png", "nijkamp", "diagnostics",
+                      "Nijkamp appendix Figs 1-2 (layout)", "{nj_study}"),
         metrics=f"{REPORTS}/metrics/nijkamp/{{nj_study}}/{{nj_run}}.json",
     wildcard_constraints:
         nj_study="[^/]+",
@@ -61,7 +62,8 @@ if NJ_STANLEY:
         input:
             lambda wildcards: stn_final(*wildcards.nj_run.split("/")),
         output:
-            figure=f"{FIGURES}/nijkamp/stanley/{{nj_run}}.png",
+            figure=figure(f"{FIGURES}/nijkamp/stanley/{{nj_run}}.png", "nijkamp", "diagnostics",
+                          "Nijkamp appendix Figs 1-2 (layout)", "stanley"),
             metrics=f"{REPORTS}/metrics/nijkamp/stanley/{{nj_run}}.json",
         wildcard_constraints:
             nj_run="|".join(NJ_STANLEY),
@@ -84,7 +86,8 @@ if NJ_RUNS:
         output:
             csv=f"{REPORTS}/nijkamp_{{nj_sum}}.csv",
             claims=f"{REPORTS}/nijkamp_{{nj_sum}}_claims.csv",
-            figure=f"{FIGURES}/nijkamp/{{nj_sum}}/summary.png",
+            figure=figure(f"{FIGURES}/nijkamp/{{nj_sum}}/summary.png", "nijkamp", "summary",
+                          "- (summarises Figs 1-2)", "{nj_sum}"),
         wildcard_constraints:
             nj_sum="|".join(NJ_RUNS),
         params:

@@ -51,8 +51,10 @@ if "stanley" in config:
             input:
                 expand(f"{STN_DIR}/rings/{{r}}/metrics.json", r=STN_RINGS),
             output:
-                figure=f"{FIGURES}/stanley/rings/stanley_rings.png",
-                distance=f"{FIGURES}/stanley/rings/stanley_rings_distance.png",
+                figure=figure(f"{FIGURES}/stanley/rings/stanley_rings.png", "stanley", "stanley_rings",
+                              "STANLEY Fig 1", "rings"),
+                distance=figure(f"{FIGURES}/stanley/rings/stanley_rings_distance.png", "stanley",
+                                "stanley_rings_distance", "- (quantifies Fig 1)", "rings"),
                 csv=f"{REPORTS}/stanley_rings_distance.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
             params:
@@ -76,6 +78,9 @@ if "stanley" in config:
         if not STN_DATASETS or not IMG.get("samplers"):
             raise WorkflowError(f"{PARAMS}: stanley.images: name its datasets and samplers")
         STN_IMG_THREADS = IMG.get("threads", 1)
+        # report labels: the paper's FID-curve figure of each data set (others: its layout)
+        STN_FID_PAPER = {"flowers102": "STANLEY Fig 4 (left)", "cifar10": "STANLEY Fig 4 (right)",
+                         "celeba": "STANLEY Fig 5"}
         STN_CLASSIFIER = {ds: [f"{STN_DIR}/classifier/{ds}.pt"] if "classifier" in stn_jobs.metrics_of(IMG, ds)
                           else [] for ds in STN_DATASETS}
         STN_POINTS = [f"{STN_DIR}/{ds}/{s}/fid/{it}.json"
@@ -180,7 +185,8 @@ if "stanley" in config:
             output:
                 csv=f"{REPORTS}/stanley_fid_curves.csv",
                 metrics=f"{REPORTS}/metrics/stanley_fid_curves.json",
-                figures=[f"{FIGURES}/stanley/images/stanley_fid_{ds}.png" for ds in STN_DATASETS],
+                figures=[figure(f"{FIGURES}/stanley/images/stanley_fid_{ds}.png", "stanley", f"stanley_fid_{ds}",
+                                STN_FID_PAPER.get(ds, "- (layout of Figs 4-5)"), "images") for ds in STN_DATASETS],
             params:
                 out=lambda wildcards, output: str(Path(output.figures[0]).parent),
                 profile=PROFILE,
@@ -204,7 +210,8 @@ if "stanley" in config:
                 input:
                     list(STN_IP_CKPTS.values()),
                 output:
-                    figure=f"{FIGURES}/stanley/images/stanley_inpainting.png",
+                    figure=figure(f"{FIGURES}/stanley/images/stanley_inpainting.png", "stanley",
+                                  "stanley_inpainting", "STANLEY Fig 6", "images"),
                     csv=f"{REPORTS}/stanley_inpainting.csv",
                 params:
                     cfg=job_config("stanley", "stanley", "inpaint"),

@@ -35,6 +35,9 @@ if "table4_1" in config:
     T41_CLASSIFIER = {ds: [f"{T41_DIR}/classifier/{ds}.pt"] if "classifier" in t41_jobs.metrics_of(T41_STUDY, ds)
                       else [] for ds in T41_DATASETS}
     T41_FIGS = ("fig4_6", "fig4_7", "fig4_8", "fig4_9", "fig4_10", "fig4_11", "table4_1_samples")
+    # report labels: the thesis figure of each (captions in workflow/report/table4_1/)
+    T41_PAPER = {name: f"thesis Fig {name[3:].replace('_', '.')}" for name in T41_FIGS if name.startswith("fig")}
+    T41_PAPER.update(table4_1_samples="thesis Table 4.1 (samples)", table4_1_stepsize="- (beyond the thesis)")
     # the slurm profile asks for a GPU with --gres (the study's `gpus` alone does not reach SLURM)
 
     wildcard_constraints:
@@ -153,7 +156,8 @@ if "table4_1" in config:
             lambda wildcards: [f"{d}/{f}" for d in T41_FIG_RUNS[wildcards.t41_fig_ds]
                                for f in ("metrics.json", "history.csv", "chains.json", "samples.png")],
         output:
-            [f"{T41_FIG_DIR}/{name}_{{t41_fig_ds}}.png" for name in T41_FIGS],
+            [figure(f"{T41_FIG_DIR}/{name}_{{t41_fig_ds}}.png", "table4_1", name, T41_PAPER[name], "{t41_fig_ds}")
+             for name in T41_FIGS],
         params:
             runs=lambda wildcards: T41_FIG_RUNS[wildcards.t41_fig_ds],
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -171,7 +175,8 @@ if "table4_1" in config:
         input:
             lambda wildcards: [f"{d}/metrics.json" for d in T41_SWEEP_RUNS[wildcards.t41_fig_ds]],
         output:
-            f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png",
+            figure(f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png", "table4_1", "table4_1_stepsize",
+                   T41_PAPER["table4_1_stepsize"], "{t41_fig_ds}"),
         params:
             runs=lambda wildcards: T41_SWEEP_RUNS[wildcards.t41_fig_ds],
         log:
