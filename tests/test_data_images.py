@@ -138,7 +138,7 @@ def test_missing_official_set_is_one_line_with_how_to_get_it(tmp_path):
         load_images(cfg(name="cifar10", root=str(tmp_path)))
     msg = str(err.value)
     assert msg == (f"cifar10 (train) not found in {tmp_path}/cifar10: fetch it with 'python -m ebmlab.data fetch "
-                   f"cifar10 --root {tmp_path}' (needs network) or 'dvc pull data/dvc.yaml:fetch@cifar10', or give "
+                   f"cifar10 --root {tmp_path}' (needs network) or 'dvc pull data/dvc.yaml:fetch@cifar10' (once it was pushed to the DVC remote), or give "
                    f"data.source=local and data.path=<file.npz>")
 
 

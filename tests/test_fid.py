@@ -188,7 +188,7 @@ def test_missing_inception_weights_is_one_line(no_weights):
         f"FID Inception weights pt_inception-2015-12-05-6726825d.pth not found in $EBMLAB_FID_WEIGHTS, data/weights/ "
         f"or {hub}/: download https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
         f"pt_inception-2015-12-05-6726825d.pth into data/weights/ ('python -m ebmlab.metrics.fid weights --fetch' "
-        f"or 'dvc pull data/dvc.yaml:fetch_inception') or point $EBMLAB_FID_WEIGHTS at the file")
+        f"or 'dvc pull data/dvc.yaml:fetch_inception' once it was pushed to the DVC remote) or point $EBMLAB_FID_WEIGHTS at the file")
     os.environ[fidmod.WEIGHTS_ENV] = str(no_weights / "nope.pth")
     try:
         with pytest.raises(DataError, match=f"^\\$EBMLAB_FID_WEIGHTS={no_weights}/nope.pth is not a file: download"):

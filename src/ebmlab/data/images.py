@@ -279,7 +279,7 @@ def _read_npz(path: Path, name: str) -> tuple[Tensor, Tensor | None]:
     except Exception as err:  # BadZipFile, a bad CRC-32, zlib.error, EOFError: a damaged file
         from ebmlab.io import first_line
         raise DataError(f"cannot read {path} as .npz ({first_line(err)}): the file is damaged; "
-                        f"restore it (e.g. git checkout / dvc pull) or rebuild it") from None
+                        f"restore it (git checkout if committed, dvc pull if pushed to the DVC remote) or rebuild it") from None
     if images.dtype != np.uint8:
         raise DataError(f"{path}: 'images' must be uint8 grey levels 0-255, got {images.dtype}")
     x = _as_nchw(images, path)
@@ -408,7 +408,7 @@ def fetch_hint(cfg_or_name, root: str = "data/raw") -> str:
     name = getattr(cfg_or_name, "name", cfg_or_name)
     root = getattr(cfg_or_name, "root", root)
     return (f"fetch it with 'python -m ebmlab.data fetch {name} --root {root}' (needs network) or "
-            f"'dvc pull data/dvc.yaml:fetch@{name}', or give data.source=local and data.path=<file.npz>")
+            f"'dvc pull data/dvc.yaml:fetch@{name}' (once it was pushed to the DVC remote), or give data.source=local and data.path=<file.npz>")
 
 
 def tv_splits(name: str, split: str) -> tuple:

@@ -343,7 +343,7 @@ def inception_weights_path(weights: str | os.PathLike | None = None) -> Path:
 
 def _weights_hint() -> str:
     return (f"download {INCEPTION_URL} into {DVC_WEIGHTS_DIR}/ ('python -m ebmlab.metrics.fid weights --fetch' "
-            f"or 'dvc pull data/dvc.yaml:fetch_inception') or point ${WEIGHTS_ENV} at the file")
+            f"or 'dvc pull data/dvc.yaml:fetch_inception' once it was pushed to the DVC remote) or point ${WEIGHTS_ENV} at the file")
 
 
 def _check_sha(path: Path) -> None:
