@@ -141,3 +141,47 @@ def test_every_caption_cites_a_figure_names_the_profile_and_renders():
             html = publish_parts(rst, writer="html", settings_overrides={"halt_level": 2})["body"]
             assert f">{profile}<" in html, path.name   # the profile, rendered as a literal
             assert ("not a reproduction" in html) == (profile == "smoke"), path.name
+
+
+def dag_outputs(profile):
+    """Every file the whole DAG of ``profile`` writes (a forced dry run lists each job's outputs)."""
+    r = dry_run("--forceall", "--config", f"profile={profile}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return {p for line in r.stdout.splitlines() if line.strip().startswith("output:")
+            for p in line.split("output:", 1)[1].replace(" ", "").split(",")}
+
+
+def dvc_outs():
+    """(stage, path relative to the root, Output) of every stage in every dvc.yaml."""
+    repo_cls = pytest.importorskip("dvc.repo").Repo
+    with repo_cls(str(ROOT)) as repo:
+        return [(s.addressing, Path(o.fs_path).relative_to(ROOT).as_posix(), o) for s in repo.index.stages
+                for o in s.outs]
+
+
+def under(path, folders):
+    return any(path == f or path.startswith(f + "/") for f in folders)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
+def test_dvc_caches_every_run_folder_plots_every_figure_and_declares_existing_metrics(profile):
+    outs = dag_outputs(profile)
+    dvc = dvc_outs()
+    cached = [p for _, p, o in dvc if o.use_cache and o.persist]
+    # checkpoints and models (everything under results/) are DVC-cached stage outputs, not git files
+    runs = sorted(p for p in outs if p.startswith(f"results/{profile}/"))
+    assert any(p.endswith("model.pt") for p in runs)
+    assert [p for p in runs if not under(p, cached)] == []
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *runs[:50]], cwd=ROOT, capture_output=True, text=True)
+    assert len(ignored.stdout.split()) == len(runs[:50]), "run folders must be git-ignored"
+    # every figure a rule writes sits in a folder some stage declares as plots
+    plots = [p for _, p, o in dvc if o.plot]
+    figures = sorted(p for p in outs if p.endswith(".png") and p.startswith("reports/"))
+    assert figures
+    assert [p for p in figures if not under(p, plots)] == []
+    # each metrics file belongs to one stage, and the DAG writes it (no stale names)
+    metrics = [(stage, p) for stage, p, o in dvc if o.metric]
+    mine = [p for _, p in metrics if p.startswith("reports/metrics/" if profile == "paper" else f"reports/{profile}/")]
+    assert len({p for _, p in metrics}) == len(metrics), "a metrics file shared by two stages"
+    assert mine
+    assert [p for p in mine if p not in outs] == []
