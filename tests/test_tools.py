@@ -21,7 +21,7 @@ def test_gpu_check_script_parses():
     assert res.returncode == 0, res.stderr
     text = SCRIPT.read_text()
     assert "set -euo pipefail" in text
-    assert "--resources gpus=" in text and "--config profile=fast" in text
+    assert "--resources gpu=" in text and "--config profile=fast" in text
 
 
 def _repo_files():

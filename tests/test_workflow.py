@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -185,3 +186,64 @@ def test_dvc_caches_every_run_folder_plots_every_figure_and_declares_existing_me
     assert len({p for _, p in metrics}) == len(metrics), "a metrics file shared by two stages"
     assert mine
     assert [p for p in mine if p not in outs] == []
+
+
+def _planned_resources(stdout):
+    """rule name -> list of its jobs' resources (dicts, integers as int as Snakemake holds them)
+    from a dry run's job listing."""
+    jobs = {}
+    for block in re.split(r"^(?:local)?rule ", stdout, flags=re.M)[1:]:
+        name = block.split(":", 1)[0]
+        m = re.search(r"^\s+resources: (.*)$", block, re.M)
+        res = dict(kv.split("=", 1) for kv in m.group(1).split(", ")) if m else {}
+        res = {k: int(v) if v.isdigit() else v for k, v in res.items()}
+        jobs.setdefault(name, []).append(res)
+    return jobs
+
+
+class _Resources(dict):
+    """A job's resources as the SLURM plugin reads them (attribute and .get access)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def test_slurm_profile_asks_for_gpus_the_way_the_plugin_reads_them(tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+    model = tmp_path / "model.yaml"
+    model.write_text("resources: {table4_1: {gpu_model: h100}, gmm: {gpu_model: h100}}\n")
+    plain = dry_run("--forceall", "--profile", "workflow/profiles/slurm", "--config", "profile=paper")
+    named = dry_run("--forceall", "--profile", "workflow/profiles/slurm", "--configfile", str(model),
+                    "--config", "profile=paper")
+    assert plain.returncode == 0 and named.returncode == 0, plain.stderr + named.stderr
+    assert "slurm_extra" not in plain.stdout and "gpus=" not in plain.stdout
+    jobs, jobs_named = _planned_resources(plain.stdout), _planned_resources(named.stdout)
+
+    def sbatch_gpus(res):
+        job = SimpleNamespace(resources=_Resources(res))
+        validate_slurm_extra(job)  # raises on --gres/--gpus in slurm_extra
+        return set_gres_string(job).strip()
+
+    # training jobs of a GPU study: one GPU each, as sbatch --gpus (with the model when named)
+    for rule in ("table4_1_cell", "jem_train", "cd_vs_nll_train"):
+        assert jobs[rule] and all(r["gpu"] == 1 for r in jobs[rule]), rule
+        assert {sbatch_gpus(r) for r in jobs[rule]} == {"--gpus=1"}, rule
+    assert {sbatch_gpus(r) for r in jobs_named["table4_1_cell"]} == {"--gpus=h100:1"}
+    # the GMM study has gpu: 0, so a model named for it must not turn into a GPU request
+    for rules in (jobs, jobs_named):
+        assert all(r["gpu"] == 0 and "gpu_model" not in r for r in rules["gmm_train"])
+        assert {sbatch_gpus(r) for r in rules["gmm_train"]} == {""}
+
+
+def test_local_gpu_profile_limits_the_resource_the_rules_declare():
+    import yaml
+    profile = yaml.safe_load((ROOT / "workflow/profiles/gpu/config.v8+.yaml").read_text())
+    assert profile["resources"] == {"gpu": 1}
+    r = dry_run("reports/table4_1.csv", "--forceall", "--resources", "gpu=1", "--config", "profile=paper")
+    assert r.returncode == 0, r.stderr
+    assert all(res["gpu"] == 1 for res in _planned_resources(r.stdout)["table4_1_cell"])

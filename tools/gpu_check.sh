@@ -5,7 +5,7 @@
 #   1. the engine benchmark alone on the idle GPU:
 #        python -m ebmlab.bench all --device cuda --compile --time-budget ... --out-dir OUT_DIR/bench
 #   2. the fast-profile DAG over its GPU targets, with what is left of the budget:
-#        snakemake cd_vs_nll jem table4_1_mnist stanley --cores all --resources gpus=1 \
+#        snakemake cd_vs_nll jem table4_1_mnist stanley --cores all --resources gpu=1 \
 #            --keep-going --rerun-incomplete --prioritize cd_vs_nll jem --config profile=fast
 #      (the order: the two studies sized for a few GPU minutes and not measured on a GPU yet
 #      first, then Table 4.1's MNIST column (six cells), then STANLEY, whose committed fast
@@ -34,7 +34,7 @@
 # from the wheel directory alone (--no-index --find-links) when it exists.
 #
 # Environment knobs: BENCH_SECONDS (the benchmark's share, default 30 % of the budget),
-# GPU_JOBS (jobs sharing the GPU, i.e. --resources gpus=N; default 1), TARGETS and PRIORITIZE
+# GPU_JOBS (jobs sharing the GPU, i.e. --resources gpu=N; default 1), TARGETS and PRIORITIZE
 # (space-separated Snakemake targets), GRACE (seconds between SIGINT and SIGKILL, default 15).
 # Nothing else in the repository calls this script.
 set -euo pipefail
@@ -265,14 +265,14 @@ elif [ "$rest" -le $((GRACE + 30)) ]; then
     phase snakemake - 0 "skipped: only $rest s left"
 else
     limit=$((rest - GRACE))
-    stamp "2. snakemake ${TARGETS[*]} (at most $rest s, gpus=$GPU_JOBS)"
+    stamp "2. snakemake ${TARGETS[*]} (at most $rest s, gpu=$GPU_JOBS)"
     t=$SECONDS
     if compgen -G ".snakemake/locks/*" > /dev/null; then   # left by a killed run
         "$PY" -m snakemake --unlock --config profile=fast > /dev/null 2>&1 || true
     fi
     rc=0
     timeout -s INT -k "$GRACE" "$limit" "$PY" -m snakemake "${TARGETS[@]}" --cores all \
-        --resources gpus="$GPU_JOBS" --keep-going --rerun-incomplete --prioritize "${PRIORITIZE[@]}" \
+        --resources gpu="$GPU_JOBS" --keep-going --rerun-incomplete --prioritize "${PRIORITIZE[@]}" \
         --config profile=fast > "$OUT_DIR/snakemake.log" 2>&1 || rc=$?
     phase snakemake "$rc" $((SECONDS - t)) "timeout $limit s; log snakemake.log"
     grep -E "steps \(|^Error in rule|Terminating" "$OUT_DIR/snakemake.log" | tail -n 5 || true

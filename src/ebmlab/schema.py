@@ -29,11 +29,12 @@ PROFILES = ("smoke", "fast", "paper")
 
 @dataclasses.dataclass
 class JobResources:
-    """Scheduler hints for one study's jobs (SLURM profile); ignored by a local run."""
+    """Scheduler hints for one study's jobs (SLURM profile); a local run only limits `gpu` (--resources gpu=N)."""
 
     mem_mb: int = field(2000, bound=Bound(lo=1), doc="memory per job, MB")
     runtime: int = field(60, bound=Bound(lo=1), doc="wall-clock limit per job, minutes")
-    gpus: int = field(0, bound=Bound(lo=0), doc="GPUs per training job")
+    gpu: int = field(0, bound=Bound(lo=0), doc="GPUs per training job (SLURM: --gpus; local: --resources gpu=N)")
+    gpu_model: str = field("", doc="GPU model for SLURM's --gpus=<model>:<n>; empty: any model")
 
 
 def study_sections() -> dict[str, type]:

@@ -61,14 +61,17 @@ def job_resources(study, gpu=False):
     """A rule's resources: the study's scheduler hints (params 'resources:' section).
 
     Only jobs that train or sample (``gpu=True``) ask for the study's GPUs; reference,
-    classifier and report jobs run on CPU nodes whatever the profile.
+    classifier and report jobs run on CPU nodes whatever the profile. ``gpu`` (and ``gpu_model``)
+    are the names the SLURM executor plugin turns into ``--gpus=[<model>:]<n>`` (it refuses
+    --gres/--gpus in slurm_extra); a local run limits them with ``--resources gpu=<n>``.
     """
-    res = {"mem_mb": 2000, "runtime": 60, "gpus": 0}
+    res = {"mem_mb": 2000, "runtime": 60, "gpu": 0}
     res.update(config.get("resources", {}).get(study, {}))
     if not gpu:
-        res["gpus"] = 0
-    # the SLURM executor requests GPUs only through --gres
-    res["slurm_extra"] = f"--gres=gpu:{res['gpus']}" if res["gpus"] else ""
+        res["gpu"] = 0
+    # a model without a count would still make the plugin ask for one GPU
+    if not res["gpu"] or not res.get("gpu_model"):
+        res.pop("gpu_model", None)
     return res
 
 

@@ -7,9 +7,10 @@ def jem_resources(gpu):
     """job_resources of the rule's section (the {jem_set} wildcard: jem)."""
 
     def get(key):
-        return lambda wildcards: job_resources(wildcards.jem_set, gpu=gpu)[key]
+        return lambda wildcards: job_resources(wildcards.jem_set, gpu=gpu).get(key, "")
 
-    keys = ("mem_mb", "runtime", "gpus", "slurm_extra")
+    # every key some set may have (gpu_model only where one is named; "" is no model)
+    keys = sorted({key for s in JEM_SETS for key in job_resources(s, gpu=gpu)})
     return {key: get(key) for key in keys}
 
 

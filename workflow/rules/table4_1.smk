@@ -38,7 +38,6 @@ if "table4_1" in config:
     # report labels: the thesis figure of each (captions in workflow/report/table4_1/)
     T41_PAPER = {name: f"thesis Fig {name[3:].replace('_', '.')}" for name in T41_FIGS if name.startswith("fig")}
     T41_PAPER.update(table4_1_samples="thesis Table 4.1 (samples)", table4_1_stepsize="- (beyond the thesis)")
-    # the slurm profile asks for a GPU with --gres (the study's `gpus` alone does not reach SLURM)
 
     wildcard_constraints:
         t41_ds="|".join(T41_DATASETS),
