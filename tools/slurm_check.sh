@@ -38,7 +38,7 @@ fail() { stamp "FAIL: $*"; exit 1; }
 
 # --- 0. prerequisites (report what is missing; install nothing) -------------------------------
 missing=()
-for cmd in slurmctld slurmd munged sbatch srun squeue sinfo scancel; do
+for cmd in slurmctld slurmd munged sbatch srun squeue sinfo scontrol scancel; do
     command -v "$cmd" >/dev/null || missing+=("$cmd")
 done
 if ((${#missing[@]})); then
@@ -55,6 +55,7 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/slurm_check.XXXXXX")
 PIDS=()
 PARTITION=check
+GPU_MODEL=fakegpu
 cleanup() {
     local rc=$?
     set +e
@@ -131,10 +132,15 @@ JobCompLoc=$WORK/jobcomp.txt
 # ... and stay in squeue for 10 minutes, long enough for the plugin's squeue status checks
 MinJobAge=600
 ReturnToService=2
-$NODE_LINE NodeAddr=127.0.0.1 State=UNKNOWN
+# two device-less GPUs of a made-up model: GPU requests (--gpus=<model>:<n>) are scheduled for
+# real without a GPU (gres.conf below)
+GresTypes=gpu
+AccountingStorageTRES=gres/gpu
+$NODE_LINE NodeAddr=127.0.0.1 Gres=gpu:$GPU_MODEL:2 State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
-stamp "slurm.conf: $NODE_LINE, partition $PARTITION, ports $CTLD_PORT/$SLURMD_PORT"
+echo "NodeName=$NODE Name=gpu Type=$GPU_MODEL Count=2" >"$WORK/gres.conf"
+stamp "slurm.conf: $NODE_LINE Gres=gpu:$GPU_MODEL:2, partition $PARTITION, ports $CTLD_PORT/$SLURMD_PORT"
 
 munged -F --key-file="$WORK/munge/munge.key" --socket="$MUNGE_SOCKET" \
     --pid-file="$WORK/munge/munged.pid" --log-file="$WORK/munge/munged.log" \
@@ -163,7 +169,12 @@ sinfo
 # the clones run their own source (an installed ebmlab may be another checkout's, editable)
 git clone -q "$ROOT" "$WORK/slurm"
 git clone -q "$ROOT" "$WORK/local"
-TARGET=(gmm --config profile=smoke --forceall)
+# The smoke GMM jobs are CPU jobs (gpu: 0, and they never use a GPU): give each one of the fake
+# GPUs, so the check also shows the GPU request going from params through the plugin to SLURM.
+# Both runs read this file, so the two DAGs are the same.
+echo "resources: {gmm: {gpu: 1, gpu_model: $GPU_MODEL}}" >"$WORK/gpu.yaml"
+read -r MEM_MB RUNTIME < <(python -c "import yaml; r = yaml.safe_load(open('$ROOT/params/smoke.yaml'))['resources']['gmm']; print(r['mem_mb'], r['runtime'])")
+TARGET=(gmm --config profile=smoke --configfile "$WORK/gpu.yaml" --forceall)
 # no accounting database here: no account to guess (sacctmgr would fail)
 SLURM_OPTS=(--profile workflow/profiles/slurm --slurm-status-command squeue --slurm-no-account
             --slurm-init-seconds-before-status-checks 5)
@@ -211,10 +222,20 @@ for id in "${IDS[@]}"; do
     rec=$(grep -E "^JobId=$id " "$WORK/jobcomp.txt" || true)
     [[ "$rec" == *"JobState=COMPLETED"* ]] || fail "job $id: not COMPLETED in the jobcomp record: ${rec:-none}"
     [[ "$rec" == *"Partition=$PARTITION "* ]] || fail "job $id: not in partition $PARTITION: $rec"
+    # the params' resources reached SLURM: memory, time limit (minutes) and one GPU of the model
+    [[ "$rec" == *"TimeLimit=$RUNTIME "* && "$rec" == *"mem=${MEM_MB}M"* ]] \
+        || fail "job $id: not mem=${MEM_MB}M and TimeLimit=$RUNTIME: $rec"
+    job=$(scontrol show job -o "$id")
+    [[ "$job" == *"TresPerJob=gres:gpu:$GPU_MODEL:1"* ]] || fail "job $id: no gpu:$GPU_MODEL:1 request: $job"
 done
-stamp "all ${#IDS[@]} job ids (${IDS[*]}) were submitted as batch jobs and COMPLETED in partition $PARTITION:"
+stamp "all ${#IDS[@]} job ids (${IDS[*]}) were submitted as batch jobs and COMPLETED in partition" \
+      "$PARTITION with mem=${MEM_MB}M, TimeLimit=$RUNTIME min, gres gpu:$GPU_MODEL:1:"
 grep "_slurm_rpc_submit_batch_job" "$WORK/slurmctld.log" | sed 's/^/  slurmctld: /'
-awk '{print "  jobcomp: " $1, $4, $5, $6, $11, $12, $13, $14}' "$WORK/jobcomp.txt"
+grep -oE 'JobId=[0-9]+|JobState=[A-Z]+|Partition=[^ ]+|TimeLimit=[^ ]+|Tres=[^ ]+|ExitCode=[^ ]+' "$WORK/jobcomp.txt" \
+    | paste -d ' ' - - - - - - | sed 's/^/  jobcomp: /'
+for id in "${IDS[@]}"; do
+    echo "  scontrol: JobId=$id $(scontrol show job -o "$id" | grep -oE 'TresPerJob=[^ ]+|NumCPUs=[^ ]+|MinMemoryNode=[^ ]+' | tr '\n' ' ')"
+done
 squeue --states=all -o "%.6i %.9P %.22j %.10T %.8M %R" | sed 's/^/  squeue: /'
 
 # --- 4. the same target locally ---------------------------------------------------------------
