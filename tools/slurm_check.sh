@@ -59,11 +59,22 @@ GPU_MODEL=fakegpu
 cleanup() {
     local rc=$?
     set +e
-    # jobs still queued or running would outlive slurmd (linuxproc does not reap them)
-    [ -n "$DAEMONS_UP" ] && scancel --partition="$PARTITION" 2>/dev/null
+    trap '' INT TERM  # a second Ctrl-C must not leave daemons behind
+    # jobs still queued or running would outlive slurmd (linuxproc does not reap them); only
+    # while slurmctld answers, else scancel retries for minutes
+    if [ -n "$DAEMONS_UP" ] && kill -0 "${PIDS[1]}" 2>/dev/null; then
+        timeout 15 scancel --partition="$PARTITION" 2>/dev/null
+    fi
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-    [ -n "$DAEMONS_UP" ] && stamp "daemons stopped (pids ${PIDS[*]})"
+    # a daemon that ignores SIGTERM for 15 s (slurmd retrying a dead controller) gets SIGKILL
+    for _ in $(seq 30); do
+        alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.5
+    done
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    ((${#PIDS[@]})) && stamp "daemons stopped (pids ${PIDS[*]})"
     if [ -n "${SLURM_CHECK_KEEP:-}" ]; then stamp "kept $WORK (SLURM_CHECK_KEEP)"; else rm -rf "$WORK"; fi
     stamp "exit $rc, log: $LOG"
     exit "$rc"
@@ -135,7 +146,6 @@ ReturnToService=2
 # two device-less GPUs of a made-up model: GPU requests (--gpus=<model>:<n>) are scheduled for
 # real without a GPU (gres.conf below)
 GresTypes=gpu
-AccountingStorageTRES=gres/gpu
 $NODE_LINE NodeAddr=127.0.0.1 Gres=gpu:$GPU_MODEL:2 State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -153,14 +163,17 @@ PIDS+=($!)
 slurmd -D -N "$NODE" >"$WORK/slurmd.out" 2>&1 &
 PIDS+=($!)
 DAEMONS_UP=1
-for _ in $(seq 60); do
-    state=$(sinfo -h -n "$NODE" -o %T 2>/dev/null || true)
+deadline=$((SECONDS + 60))
+state=""
+while ((SECONDS < deadline)); do
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || break 2; done  # a daemon died
+    state=$(timeout 5 sinfo -h -n "$NODE" -o %T 2>/dev/null || true)
     [ "$state" = idle ] && break
     sleep 1
 done
-if [ "${state:-}" != idle ]; then
+if [ "$state" != idle ]; then
     tail -n 20 "$WORK/slurmctld.log" "$WORK/slurmd.log" 2>/dev/null
-    fail "node $NODE is '${state:-unreachable}', not idle, after 60 s"
+    fail "node $NODE is '${state:-unreachable}', not idle (a daemon died, or 60 s passed)"
 fi
 stamp "munged, slurmctld, slurmd up (pids ${PIDS[*]}); sinfo:"
 sinfo
