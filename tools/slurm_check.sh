@@ -149,7 +149,9 @@ GresTypes=gpu
 $NODE_LINE NodeAddr=127.0.0.1 Gres=gpu:$GPU_MODEL:2 State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
-echo "NodeName=$NODE Name=gpu Type=$GPU_MODEL Count=2" >"$WORK/gres.conf"
+# slurmd counts a GPU only with a device file: any two character devices will do
+printf 'NodeName=%s Name=gpu Type=%s File=%s\n' "$NODE" "$GPU_MODEL" /dev/null "$NODE" "$GPU_MODEL" /dev/zero \
+    >"$WORK/gres.conf"
 stamp "slurm.conf: $NODE_LINE Gres=gpu:$GPU_MODEL:2, partition $PARTITION, ports $CTLD_PORT/$SLURMD_PORT"
 
 munged -F --key-file="$WORK/munge/munge.key" --socket="$MUNGE_SOCKET" \
