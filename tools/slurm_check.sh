@@ -246,8 +246,9 @@ done
 stamp "all ${#IDS[@]} job ids (${IDS[*]}) were submitted as batch jobs and COMPLETED in partition" \
       "$PARTITION with mem=${MEM_MB}M, TimeLimit=$RUNTIME min, gres gpu:$GPU_MODEL:1:"
 grep "_slurm_rpc_submit_batch_job" "$WORK/slurmctld.log" | sed 's/^/  slurmctld: /'
-grep -oE 'JobId=[0-9]+|JobState=[A-Z]+|Partition=[^ ]+|TimeLimit=[^ ]+|Tres=[^ ]+|ExitCode=[^ ]+' "$WORK/jobcomp.txt" \
-    | paste -d ' ' - - - - - - | sed 's/^/  jobcomp: /'
+awk '{ out = ""; for (i = 1; i <= NF; i++) { split($i, kv, "=")
+                 if (kv[1] ~ /^(JobId|JobState|Partition|TimeLimit|Tres|ExitCode)$/) out = out " " $i }
+       print "  jobcomp:" out }' "$WORK/jobcomp.txt"
 for id in "${IDS[@]}"; do
     echo "  scontrol: JobId=$id $(scontrol show job -o "$id" | grep -oE 'TresPerJob=[^ ]+|NumCPUs=[^ ]+|MinMemoryNode=[^ ]+' | tr '\n' ' ')"
 done
