@@ -50,3 +50,30 @@ def test_no_references_to_replaced_scripts():
         hits += [f"{path.relative_to(ROOT)}: {old}" for old in OLD if old in text]
     assert not hits, "references to removed scripts (use tools/gpu_check.sh or the Snakemake targets):\n" + \
         "\n".join(hits)
+
+
+SLURM_CHECK = ROOT / "tools" / "slurm_check.sh"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
+def test_slurm_check_script_parses_and_cleans_up():
+    res = subprocess.run(["bash", "-n", str(SLURM_CHECK)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    text = SLURM_CHECK.read_text()
+    assert "set -euo pipefail" in text and "trap cleanup EXIT" in text
+    assert "--profile workflow/profiles/slurm" in text and "--profile workflow/profiles/local" in text
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
+def test_slurm_check_without_slurm_names_the_packages_and_installs_nothing(tmp_path):
+    # a PATH with the few tools the script needs before its check, and no SLURM or munge
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "basename", "mkdir", "tee", "date"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    log = tmp_path / "check.log"
+    res = subprocess.run([shutil.which("bash"), str(SLURM_CHECK), str(log)], env={"PATH": str(bin_dir)},
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "apt-get install -y slurm-wlm munge" in res.stdout
+    assert "missing: slurmctld slurmd munged" in log.read_text()
