@@ -134,11 +134,7 @@ def sampler_study(shared: type, spec_type: Any, default_samplers: Callable[[], d
             parent(self)
         check(len(self.samplers) > 0, f"{where}samplers must name at least one run")
         if seeded:
-            check(self.seeds is None or (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds)),
-                  f"{where}seeds must list distinct seeds, got {self.seeds}")
-            for label in self.seeded_runs or []:
-                check(label in self.samplers,
-                      f"{where}seeded_runs: unknown run {label!r} (runs: {', '.join(self.samplers)})")
+            check_seeds(self.seeds, self.seeded_runs, self.samplers, where=where)
 
     seed_fields = [
         ("seeds", list[int] | None, field(None, doc="seeds of the seeded runs (weights, chains, data order); "
@@ -466,6 +462,30 @@ def seeds(study: Mapping) -> list[int]:
 def seeds_of(study: Mapping, run: str, seeded: Iterable[str]) -> list[int]:
     """Every seed for a run in ``seeded``, the first for the others."""
     return seeds(study) if run in set(seeded) else seeds(study)[:1]
+
+
+def require_seed(name: str, seed: int, allowed: Iterable[int]) -> None:
+    """A job's seed must be one of its run's seeds: else one ConfigError line."""
+    allowed = list(allowed)
+    if seed not in allowed:
+        raise ConfigError(f"{name}: seed {seed} is not one of its seeds ({', '.join(map(str, allowed))})")
+
+
+def check_seeds(seeds: list[int] | None, seeded: list[str] | None, names: Iterable[str], kind: str = "run",
+                where: str = "") -> None:
+    """A study's ``seeds`` are distinct and its ``seeded_runs`` name its own runs (``kind``: the
+    word for them in the message, e.g. 'regime')."""
+    from ebmlab.config import check
+    names = list(names)
+    check(seeds is None or (len(seeds) > 0 and len(set(seeds)) == len(seeds)),
+          f"{where}seeds must list distinct seeds, got {seeds}")
+    for label in seeded or []:
+        check(label in names, f"{where}seeded_runs: unknown {kind} {label!r} ({kind}s: {', '.join(names)})")
+
+
+def noise_std(value: float, noise_is: str) -> float:
+    """The chain noise's standard deviation for a setting read as a ``std`` or a ``variance``."""
+    return float(value) if noise_is == "std" else math.sqrt(value)
 
 
 def seed_label(run: str, seed: int) -> str:

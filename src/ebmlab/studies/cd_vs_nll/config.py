@@ -9,7 +9,6 @@ bases, so every class lists its groups last group first; the study keeps the par
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
 
 from ebmlab import samplers
@@ -20,7 +19,7 @@ from ebmlab.metrics.ais import AISConfig
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import GagnonMNISTConfig, ModelSpec
 from ebmlab.samplers import SamplerSpec
-from ebmlab.studies.base import JobHost, seed_label
+from ebmlab.studies.base import JobHost, check_seeds, noise_std, seed_label
 from ebmlab.studies.cd_vs_nll.jobs import DEFAULT_REGIMES, REGIMES
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.auxloss import AuxSpec
@@ -161,7 +160,7 @@ class _Chains:
 
     def noise(self, value: float) -> float:
         """The chain noise's standard deviation for a noise setting ``value`` (read per ``noise_is``)."""
-        return float(value) if self.noise_is == "std" else math.sqrt(value)
+        return noise_std(value, self.noise_is)
 
     def check_chains(self) -> None:
         check(self.sampler.name in ("langevin", "mala"),
@@ -252,10 +251,7 @@ class CDvsNLLStudy(_Classifier, _Evaluation, _Practical, _Train, _Chains, _TestS
         check(len(self.regimes) > 0, "regimes must name at least one regime")
         _check_regime_names(self.regimes, "regimes")
         _check_eval_roles(self.eval)
-        check(self.seeds is None or (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds)),
-              f"seeds must list distinct seeds, got {self.seeds}")
-        for name in self.seeded_runs or []:
-            check(name in self.regimes, f"seeded_runs: unknown regime {name!r} (regimes: {', '.join(self.regimes)})")
+        check_seeds(self.seeds, self.seeded_runs, self.regimes, kind="regime")
 
 
 @dataclasses.dataclass

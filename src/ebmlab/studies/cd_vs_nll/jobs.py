@@ -6,7 +6,8 @@ true_cd) get every seed in ``seeds``, the others the first one. The classifier i
 once, with the first seed.
 """
 
-from ebmlab.studies.base import ConfigError, Job, entry, parse_seed_label, pick, seed_label, seeds, seeds_of
+from ebmlab.studies.base import (Job, entry, noise_std, parse_seed_label, pick, require_seed, seed_label, seeds,
+                                 seeds_of)
 
 STUDY = "ebmlab.studies.cd_vs_nll.config:CDvsNLLStudy"
 
@@ -51,8 +52,7 @@ def run_labels(study):
 
 def train_noise_std(study) -> float:
     """The training chains' noise std (``sampler.noise_std`` read per ``noise_is``), from raw params."""
-    noise = float((study.get("sampler") or {}).get("noise_std", 0.005))
-    return noise if study.get("noise_is", "std") == "std" else noise ** 0.5
+    return noise_std((study.get("sampler") or {}).get("noise_std", 0.005), study.get("noise_is", "std"))
 
 
 def classifier_slice(study, label=None):
@@ -63,9 +63,7 @@ def _regime_slice(keys):
     def cut(study, label):
         regime, seed = parse_seed_label(label)
         spec = entry(study, "regimes", regime, DEFAULT_REGIMES)
-        if seed not in regime_seeds(study, regime):
-            raise ConfigError(f"{regime}: seed {seed} is not one of its seeds "
-                              f"({', '.join(map(str, regime_seeds(study, regime)))})")
+        require_seed(regime, seed, regime_seeds(study, regime))
         return {**pick(study, keys), "seed": seed, "label": regime, "regime": spec}
     return cut
 

@@ -4,7 +4,7 @@ Torch-free: the rule file uses it. The classifier and reference jobs see no samp
 or training recipe, so editing those does not re-run them.
 """
 
-from ebmlab.studies.base import ConfigError, Job, entry, parse_seed_label, pick, seed_label, seeds_of, without
+from ebmlab.studies.base import Job, entry, parse_seed_label, pick, require_seed, seed_label, seeds_of, without
 
 STUDY = "ebmlab.studies.jem.config:JEMStudy"
 _CONFIG = "ebmlab.studies.jem.config:"
@@ -24,9 +24,7 @@ def run_slice(study, label):
     run, seed = parse_seed_label(label)
     out = {**without(study, ["samplers", "seeds", "seeded_runs"]), "label": run,
            "sampler": entry(study, "samplers", run)}
-    allowed = seeds_of(study, run, seeded_runs(study))
-    if seed not in allowed:
-        raise ConfigError(f"{run}: seed {seed} is not one of its seeds ({', '.join(map(str, allowed))})")
+    require_seed(run, seed, seeds_of(study, run, seeded_runs(study)))
     out["seed"] = seed
     return out
 

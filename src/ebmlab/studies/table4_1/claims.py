@@ -18,7 +18,6 @@ from ebmlab.papers import TABLE4_1_FID, TABLE4_1_LABELS
 from ebmlab.studies.base import borrow as _borrow
 from ebmlab.studies.base import check_verdict as _check
 from ebmlab.studies.base import combine, compare, mean_sd, ordering_verdicts
-from ebmlab.studies.base import fmt as _fmt
 from ebmlab.studies.base import ms as _ms
 from ebmlab.studies.base import Z_SEEDS, ordered
 

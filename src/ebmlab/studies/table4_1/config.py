@@ -8,7 +8,6 @@ the digit classifier is :class:`ebmlab.metrics.classifier.ClassifierJob`).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
 
 from ebmlab import samplers
@@ -20,7 +19,7 @@ from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import IGEBMConfig, ModelSpec
 from ebmlab.papers import TABLE4_1_FID, TABLE4_1_LABELS
 from ebmlab.samplers import SamplerSpec
-from ebmlab.studies.base import Device, device_field, on_diverge_field, threads_field
+from ebmlab.studies.base import Device, check_seeds, device_field, noise_std, on_diverge_field, threads_field
 from ebmlab.train.augment import AugmentSpec, NoAugmentConfig
 from ebmlab.train.image import ImageTrainConfig, SamplerSchedule
 
@@ -115,7 +114,7 @@ class Table41Common:
 
     @property
     def noise_std(self) -> float:
-        return self.noise if self.noise_is == "std" else math.sqrt(self.noise)
+        return noise_std(self.noise, self.noise_is)
 
 
 def _sampler_defaults() -> dict:
@@ -166,10 +165,7 @@ class Table41Study(Table41Common):
                       f"(samplers: {', '.join(self.samplers)})")
         for ds in self.figure_datasets:
             check(ds in self.datasets, f"figure_datasets: unknown data set {ds!r} (datasets: {', '.join(self.datasets)})")
-        check(self.seeds is None or (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds)),
-              f"seeds must list distinct seeds, got {self.seeds}")
-        for label in self.seeded_runs or []:
-            check(label in runs, f"seeded_runs: unknown run {label!r} (runs: {', '.join(runs)})")
+        check_seeds(self.seeds, self.seeded_runs, runs)
         for label in self.step_sweep.runs if self.step_sweep else []:
             check(label in self.samplers, f"step_sweep.runs: unknown sampler {label!r} "
                                           f"(samplers: {', '.join(self.samplers)})")

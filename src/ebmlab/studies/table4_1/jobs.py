@@ -16,7 +16,7 @@ Three job kinds, labelled as their outputs are:
 
 import math
 
-from ebmlab.studies.base import ConfigError, Job, entry, pick, seeds, without
+from ebmlab.studies.base import ConfigError, Job, entry, pick, require_seed, seeds, without
 from ebmlab.studies.base import seeds_of as base_seeds_of
 
 STUDY = "ebmlab.studies.table4_1.config:Table41Study"
@@ -148,8 +148,7 @@ def cell_slice(study, label):
     if run not in known:
         raise ConfigError(f"unknown run {run!r} for {ds} (runs: {', '.join(known)})")
     allowed = seeds_of(study, run) if run in runs_of(study, ds) else seeds(study)[:1]
-    if seed not in allowed:
-        raise ConfigError(f"{ds}/{run}: seed {seed} is not one of its seeds ({', '.join(map(str, allowed))})")
+    require_seed(f"{ds}/{run}", seed, allowed)
     out = pick(study, COMMON)
     out["seed"] = seed
     # the Fig 4.6 curve is drawn for figure data sets only, from the first seed
