@@ -241,10 +241,11 @@ def _fmt_seeds(values) -> str:
     return " ".join(str(v) for v in values)
 
 
-def table_rows(runs: list[tuple[Mapping, list[Mapping]]], profile: str) -> list[dict]:
-    """Table 4.2: one row per thesis row (sampler), the mean and sd over its seeds."""
+def table_rows(runs: list[tuple[Mapping, list[Mapping]]], profile: str, judged: list[dict] | None = None) -> list[dict]:
+    """Table 4.2: one row per thesis row (sampler), the mean and sd over its seeds (``judged``:
+    the claims of these runs, if already computed)."""
     R = Rows(runs)
-    claims_by = {c["claim"]: c for c in claims(runs, profile)}
+    claims_by = {c["claim"]: c for c in (judged if judged is not None else claims(runs, profile))}
     rows = []
     for k in R.kinds():
         ms_ = R.metrics(k)
@@ -284,10 +285,12 @@ def table_rows(runs: list[tuple[Mapping, list[Mapping]]], profile: str) -> list[
     return rows
 
 
-def metrics_summary(runs: list[tuple[Mapping, list[Mapping]]], profile: str = "") -> dict:
+def metrics_summary(runs: list[tuple[Mapping, list[Mapping]]], profile: str = "",
+                    judged: list[dict] | None = None) -> dict:
     """The DVC metrics JSON: per row the mean and sd over seeds, and each claim's verdict."""
     R = Rows(runs)
-    out = {"claims": {c["claim"]: c["verdict"] for c in claims(runs, profile)}, "rows": {}}
+    judged = judged if judged is not None else claims(runs, profile)
+    out = {"claims": {c["claim"]: c["verdict"] for c in judged}, "rows": {}}
     for k in R.kinds():
         e = {"n_seeds": len(R.metrics(k)), "n_diverged": sum(m["status"] == "diverged" for m in R.metrics(k))}
         for name, f in (("test_acc", _acc), ("seconds_per_iteration", lambda m: m.get("seconds_per_iteration")),
@@ -312,6 +315,8 @@ def table_command(runs, profile, csv, metrics_path, claims_path) -> None:
     """``table``: Table 4.2 (mean and sd over seeds), its DVC metrics and, with --claims, J1-J5."""
     read_runs(runs, "metrics.json", HINT)   # every metrics.json first: one line naming the missing one
     data = read(runs)
-    write_table(csv, table_rows(data, profile), TABLE_COLUMNS, metrics_path, metrics_summary(data, profile))
+    judged = claims(data, profile)   # once: the table's verdict column and the metrics use them too
+    write_table(csv, table_rows(data, profile, judged), TABLE_COLUMNS, metrics_path,
+                metrics_summary(data, profile, judged))
     if claims_path:
-        write_claims(claims_path, claims(data, profile))
+        write_claims(claims_path, judged)
