@@ -1,15 +1,25 @@
 # Thesis section 4.1: a small MLP energy trained on a 4-Gaussian mixture with
-# GD, SGLD, MALA and pSGLD; R-hat of ten chains per sampler (Figs 4.1-4.5).
+# GD, SGLD, MALA and pSGLD; R-hat of ten chains per sampler (Figs 4.1-4.5), one job per
+# (run, seed): results/<p>/gmm/<run>/seed<k>. Beside it the fixed-energy comparison (every
+# sampler and HMC on the true energy and on one shared trained energy, one job per energy and
+# chain seed: results/<p>/gmm/compare/<energy>/seed<k>) -> gmm_samplers.csv. docs/gmm.md.
 
 if "gmm" in config:
+    from ebmlab.studies.gmm.jobs import JOBS as GMM_JOBS
+    from ebmlab.studies.gmm.jobs import shared_run as gmm_shared_run
+    from ebmlab.studies.gmm.jobs import figure_labels as gmm_figure_labels
+
     GMM_RUNS = list(config["gmm"]["samplers"])
+    GMM_LABELS = GMM_JOBS["train"].labels(config["gmm"])
+    GMM_COMPARE = GMM_JOBS["compare"].labels(config["gmm"])
     GMM_THREADS = config["gmm"].get("threads", 1)
     # the thesis figure of each sampler's run (report labels; captions in workflow/report/gmm/)
     GMM_FIG = {"gd": "thesis Fig 4.2", "sgld": "thesis Fig 4.3", "mala": "thesis Fig 4.4", "psgld": "thesis Fig 4.5"}
     GMM_SUB = "Figs 4.1-4.5: 4-Gaussian mixture"
 
     wildcard_constraints:
-        gmm_run="|".join(GMM_RUNS),
+        gmm_run="|".join(GMM_LABELS),
+        gmm_compare="|".join(GMM_COMPARE),
 
     rule gmm_train:
         output:
@@ -52,7 +62,7 @@ if "gmm" in config:
 
     rule gmm_table:
         input:
-            expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_RUNS),
+            expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_LABELS),
         output:
             csv=f"{REPORTS}/gmm_rhat.csv",
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
@@ -71,7 +81,8 @@ if "gmm" in config:
 
     rule gmm_figures:
         input:
-            expand(f"{RESULTS}/gmm/{{gmm_run}}/samples.npz", gmm_run=GMM_RUNS),
+            # the thesis's scatter and trace figures: each run's first seed
+            [f"{RESULTS}/gmm/{label}/samples.npz" for label in gmm_figure_labels(config["gmm"])],
         output:
             data=figure(f"{FIGURES}/gmm/gmm_data.png", "gmm", "gmm_data", "thesis Fig 4.1", GMM_SUB),
             runs=[figure(f"{FIGURES}/gmm/gmm_{r}.png", "gmm", f"gmm_{r}", GMM_FIG.get(r, "-"), GMM_SUB)

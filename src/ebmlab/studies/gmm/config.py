@@ -26,6 +26,38 @@ class RhatConfig:
 
 
 @dataclasses.dataclass
+class NLLConfig:
+    """Exact test NLL of a trained energy: log Z = log of the integral of exp(-E) over a square
+    grid (a 2-d normaliser, so quadrature is exact up to the grid)."""
+
+    extent: float = field(30.0, bound=Bound(lo=0.0, lo_exclusive=True),
+                          doc="integrate over [-extent, extent]^2 (the data lie within 10 + 5 std)")
+    resolution: int = field(600, bound=Bound(lo=10), doc="grid points per axis (midpoint rule)")
+    n_test: int = field(10000, bound=Bound(lo=1), doc="fresh mixture draws the NLL is averaged over")
+
+
+@dataclasses.dataclass
+class CompareConfig:
+    """The sampler apart from the model: every sampler on one fixed energy (the true mixture's,
+    or one shared trained energy), over-dispersed chains started as in the R-hat measurement."""
+
+    seeds: list[int] = field(default_factory=lambda: list(range(10)), doc="chain seeds per energy")
+    energy_run: str = field("sgld", doc="the run whose first-seed energy is the shared one")
+    chains: int | None = field(None, bound=Bound(lo=2), doc="chains per sampler; null = rhat.chains")
+    steps: int | None = field(None, bound=Bound(lo=4), doc="transitions per chain; null = rhat.steps")
+    reference: dict[str, SamplerSpec] = field(
+        default_factory=lambda: {"hmc": Tagged("hmc", samplers.SAMPLERS["hmc"].Config(step_size=0.2, n_leapfrog=10))},
+        doc="samplers run beside the study's (HMC as the reference)")
+    exact_draws: int = field(2000, bound=Bound(lo=10), doc="exact draws of the energy the MMD compares with")
+    mmd_points: int = field(2000, bound=Bound(lo=10), doc="kept draws (evenly thinned) in the MMD")
+    mmd_bandwidth: float = field(1.0, bound=Bound(lo=0.0, lo_exclusive=True), doc="Gaussian kernel bandwidth")
+
+    def __post_init__(self):
+        from ebmlab.studies.base import check_seeds
+        check_seeds(self.seeds, None, [], where="compare.")
+
+
+@dataclasses.dataclass
 class FigureConfig:
     extent: float = field(25.0, bound=Bound(lo=0.0, lo_exclusive=True), doc="plot [-extent, extent]^2")
     resolution: int = field(150, bound=Bound(lo=10), doc="energy-map grid points per axis")
@@ -60,8 +92,44 @@ class GMMShared:
     model: MLPConfig = field(default_factory=MLPConfig)
     train: ToyCDConfig = field(default_factory=ToyCDConfig)
     rhat: RhatConfig = field(default_factory=RhatConfig)
+    nll: NLLConfig = field(default_factory=NLLConfig)
     figures: FigureConfig = field(default_factory=FigureConfig)
 
 
-GMMStudy, GMMRun = sampler_study(GMMShared, SamplerSpec, _default_samplers, "sgld", module=__name__,
-                                 names=("GMMStudy", "GMMRun"))
+_GMMStudy, GMMRun = sampler_study(GMMShared, SamplerSpec, _default_samplers, "sgld", module=__name__,
+                                  names=("GMMStudy", "GMMRun"), seeded=True)
+
+
+@dataclasses.dataclass
+class GMMStudy(_GMMStudy):
+    """The whole study: shared settings, one sampler per run label, seeds, and the comparison."""
+
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+    def __post_init__(self):
+        super().__post_init__()
+        from ebmlab.config import check
+        check(self.compare.energy_run in self.samplers,
+              f"compare.energy_run: unknown run {self.compare.energy_run!r} (runs: {', '.join(self.samplers)})")
+        clash = sorted(set(self.compare.reference) & set(self.samplers))
+        check(not clash, f"compare.reference: {', '.join(clash)} already names a run")
+
+
+@dataclasses.dataclass
+class GMMCompare:
+    """One compare job: every sampler on one energy with one chain seed."""
+
+    energy: Literal["true", "shared"] = field("true", doc="the mixture's own energy, or the shared trained one")
+    compare_seed: int = field(0, doc="seeds the chains' starts and noise")
+    seed: int = field(0, doc="the seed of the shared energy's run (the study's first seed)")
+    threads: int = threads_field()
+    data: GaussianMixtureConfig = field(default_factory=GaussianMixtureConfig)
+    model: MLPConfig = field(default_factory=MLPConfig)
+    train: ToyCDConfig = field(default_factory=ToyCDConfig)
+    rhat: RhatConfig = field(default_factory=RhatConfig)
+    samplers: dict[str, SamplerSpec] = field(default_factory=_default_samplers, doc="the study's runs")
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+    @property
+    def job_label(self) -> str:
+        return f"{self.energy}/seed{self.compare_seed}"

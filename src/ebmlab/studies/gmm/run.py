@@ -17,6 +17,7 @@ from ebmlab.models import MLPEnergy
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
 from ebmlab.studies.gmm.config import GMMRun
+from ebmlab.studies.gmm.jobs import TRAIN_KEYS
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.toy import start_points, train_toy_cd
 
@@ -61,7 +62,8 @@ def train(run: GMMRun, out: Path) -> None:
     sampler = samplers.build(run.sampler)
     data = _data(run)
     model = _model(run)
-    resolved = to_dict(run)
+    # only what shapes the energy: editing the evaluation's settings never invalidates a checkpoint
+    resolved = {k: v for k, v in to_dict(run).items() if k in (*TRAIN_KEYS, "label", "sampler")}
     store = CheckpointStore(out / "ckpt", config_hash(resolved))
     gen = torch.Generator().manual_seed(run.seed + 1)
     result = train_toy_cd(model, data, sampler, run.train, gen, store=store, progress=None,
