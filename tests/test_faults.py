@@ -46,7 +46,7 @@ def keep_threads():
 
 
 def gmm(cmd: str, out: Path, config=None) -> int:
-    return gmm_main([cmd, "--config", json.dumps(config or TINY_GMM), "--job", "mala", "--out", str(out)])
+    return gmm_main([cmd, "--config", json.dumps(config or TINY_GMM), "--job", "mala/seed0", "--out", str(out)])
 
 
 def model_weights(path: Path) -> dict:
@@ -207,7 +207,7 @@ def test_non_finite_numbers_are_refused_by_the_config(value, shown):
 
 def test_non_finite_step_size_on_the_command_line(tmp_path, capsys):
     out = tmp_path / "o"
-    assert gmm_main(["train", "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--job", "mala",
+    assert gmm_main(["train", "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--job", "mala/seed0",
                      "--set", "samplers.mala.step_size=.inf", "--out", str(out)]) == 2
     assert err_lines(capsys) == ["error: samplers.mala.step_size: must be a finite number, got inf"]
     assert not out.exists()
@@ -456,20 +456,28 @@ def test_load_torch_moves_a_damaged_file_aside(tmp_path):
 
 def test_a_gmm_rerun_rewrites_its_result_files_byte_for_byte(tmp_path, keep_threads):
     """Issue 18, item 6: wall times go to gmm_timing.csv and the run records only."""
+    compare = {"energy": "true", "compare_seed": 0, "rhat": {"steps": 40}, "samplers": {"mala": TINY_GMM["sampler"]},
+               "compare": {"seeds": [0], "exact_draws": 100, "mmd_points": 100, "reference": {}}}
     results = {}
     for copy in ("a", "b"):
         root = tmp_path / copy
-        out = root / "mala"
+        out, cmp = root / "mala" / "seed0", root / "compare" / "true" / "seed0"
         assert gmm("train", out) == 0 and gmm("evaluate", out) == 0
-        assert gmm_main(["table", "--runs", str(out), "--profile", "smoke", "--csv", str(root / "t.csv"),
-                         "--metrics", str(root / "m.json"), "--timing", str(root / "timing.csv")]) == 0
+        assert gmm_main(["compare", "--config", json.dumps(compare), "--job", "true/seed0", "--out", str(cmp)]) == 0
+        assert gmm_main(["table", "--runs", str(out), "--compare", str(cmp), "--profile", "smoke",
+                         "--csv", str(root / "t.csv"), "--samplers-csv", str(root / "s.csv"),
+                         "--claims", str(root / "c.csv"), "--metrics", str(root / "m.json"),
+                         "--timing", str(root / "timing.csv")]) == 0
         assert gmm_main(["figures", "--runs", str(out), "--out-dir", str(root / "fig")]) == 0
-        files = ["mala/model.pt", "mala/history.csv", "mala/rhat.json", "mala/samples.npz", "t.csv", "m.json",
-                 "fig/gmm_data.png", "fig/gmm_mala.png"]
+        files = ["mala/seed0/model.pt", "mala/seed0/history.csv", "mala/seed0/rhat.json", "mala/seed0/samples.npz",
+                 "compare/true/seed0/compare.json", "t.csv", "s.csv", "c.csv", "m.json", "fig/gmm_data.png",
+                 "fig/gmm_mala.png"]
         results[copy] = {f: (root / f).read_bytes() for f in files}
         timing = (root / "timing.csv").read_text().splitlines()
-        assert timing[0] == "sampler,profile,train_wall_seconds,eval_wall_seconds" and timing[1].startswith("MALA,")
+        assert timing[0] == "job,profile,train_wall_seconds,eval_wall_seconds,compare_wall_seconds"
+        assert timing[1].startswith("mala/seed0,smoke,") and timing[2].startswith("compare/true/seed0,smoke,")
     for f, data in results["a"].items():
         assert data == results["b"][f], f
     assert "wall" not in results["a"]["t.csv"].decode() + results["a"]["m.json"].decode()
-    assert "seconds" not in results["a"]["mala/history.csv"].decode() + results["a"]["mala/rhat.json"].decode()
+    assert "seconds" not in results["a"]["mala/seed0/history.csv"].decode() + results["a"]["mala/seed0/rhat.json"].decode()
+    assert "seconds" not in results["a"]["compare/true/seed0/compare.json"].decode()

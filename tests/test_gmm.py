@@ -54,30 +54,68 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, config, message):
 def test_unknown_run_and_malformed_params_file(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text("gmm:\n  train: [1, 2\n")
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala/seed0", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: malformed YAML in {p} line 3")
     assert len(r.stderr.strip().splitlines()) == 1
     p.write_text("gmm: {}\n")
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "nuts", "--out", str(tmp_path / "o"))
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "nuts/seed0", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == "error: unknown job 'nuts' in samplers (this study has gd, sgld, mala, psgld)"
-    r = run_cli("evaluate", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
+    assert r.stderr.strip() == "error: a seeded job's label is <run>/seed<k>, got 'mala'"
+    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala/seed3", "--out", str(tmp_path / "o"))
+    assert r.stderr.strip() == "error: mala: seed 3 is not one of its seeds (0)"
+    r = run_cli("evaluate", "--params", str(p), "--section", "gmm", "--job", "mala/seed0", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == f"error: missing input {tmp_path / 'o' / 'model.pt'}: run 'train' first"
+    r = run_cli("compare", "--params", str(p), "--section", "gmm", "--job", "shared/seed0", "--out", str(tmp_path / "c"))
+    assert r.stderr.strip() == "error: energy 'shared' needs --shared-model (the shared energy's model.pt)"
+    r = run_cli("compare", "--params", str(p), "--section", "gmm", "--job", "shared/seed10", "--out", str(tmp_path / "c"))
+    assert r.stderr.strip().startswith("error: unknown compare job 'shared/seed10'")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 
 
-def test_train_evaluate_table_end_to_end(tmp_path):
-    out = tmp_path / "mala"
-    cfg = cfg_json(label="mala", sampler={"name": "mala", "step_size": 0.01})
-    assert run_cli("train", "--config", cfg, "--job", "mala", "--out", str(out)).returncode == 0
-    assert run_cli("evaluate", "--config", cfg, "--job", "mala", "--out", str(out)).returncode == 0
-    m = json.loads((out / "rhat.json").read_text())
-    assert m["rhat"] >= 1.0 and m["chains"] == 10 and m["draws_per_chain"] == 20
-    csv, met = tmp_path / "t.csv", tmp_path / "m.json"
-    r = run_cli("table", "--runs", str(out), "--profile", "smoke", "--csv", str(csv), "--metrics", str(met))
+def test_train_evaluate_compare_table_end_to_end(tmp_path):
+    runs = []
+    for seed in (0, 1):
+        out = tmp_path / "mala" / f"seed{seed}"
+        cfg = cfg_json(label="mala", seed=seed, sampler={"name": "mala", "step_size": 0.01},
+                       nll={"resolution": 80, "n_test": 200})
+        assert run_cli("train", "--config", cfg, "--job", f"mala/seed{seed}", "--out", str(out)).returncode == 0
+        assert run_cli("evaluate", "--config", cfg, "--job", f"mala/seed{seed}", "--out", str(out)).returncode == 0
+        runs.append(str(out))
+    m = json.loads((tmp_path / "mala" / "seed1" / "rhat.json").read_text())
+    assert m["rhat"] >= 1.0 and m["chains"] == 10 and m["draws_per_chain"] == 20 and m["seed"] == 1
+    assert m["test_nll"] > m["true_nll"] and 0.0 <= m["nll_edge_mass"] < 1.0   # no model beats the true density
+    cmp = tmp_path / "cmp"
+    small = json.dumps({**TINY, "compare": {"seeds": [0, 1], "steps": 40, "exact_draws": 100, "mmd_points": 100,
+                                            "grid_resolution": 60,
+                                            "reference": {"hmc": {"name": "hmc", "step_size": 0.2, "n_leapfrog": 2}}}})
+    p = tmp_path / "p.yaml"
+    p.write_text(f"gmm: {small}\n")
+    for seed in (0, 1):
+        r = run_cli("compare", "--params", str(p), "--section", "gmm", "--job", f"shared/seed{seed}",
+                    "--out", str(cmp / f"seed{seed}"), "--shared-model", str(tmp_path / "mala" / "seed0" / "model.pt"))
+        assert r.returncode == 0, r.stderr
+    c = json.loads((cmp / "seed0" / "compare.json").read_text())
+    assert list(c["samplers"]) == ["gd", "sgld", "mala", "psgld", "hmc"]
+    assert abs(sum(c["mode_weights"]) - 1.0) < 1e-6
+    hmc, sgld = c["samplers"]["hmc"], c["samplers"]["sgld"]
+    assert hmc["grad_evals"] == 10 * (1 + 2 * 40) and sgld["grad_evals"] == 10 * (1 + 40)   # 10 chains
+    assert all(abs(sum(r["occupancy"]) - 1.0) < 1e-9 for r in c["samplers"].values())
+    csv, samplers_csv, claims = tmp_path / "t.csv", tmp_path / "s.csv", tmp_path / "c.csv"
+    r = run_cli("table", "--runs", *runs, "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
+                "--csv", str(csv), "--samplers-csv", str(samplers_csv), "--claims", str(claims),
+                "--metrics", str(tmp_path / "m.json"))
     assert r.returncode == 0, r.stderr
     header, row = csv.read_text().splitlines()
-    assert header.startswith("sampler,rhat_paper,rhat_reproduced,split_rhat_reproduced,verdict,profile,seed")
-    assert row.startswith("MALA,6.46,")
-    record = (out / "train.run.yaml").read_text()
+    assert header.startswith("sampler,run,rhat_paper,rhat_mean,rhat_ci95_low,rhat_ci95_high,rhat_sd")
+    cells = dict(zip(header.split(","), row.split(",")))
+    assert cells["sampler"] == "MALA" and cells["n_seeds"] == "2" and cells["seeds"] == "0 1"
+    r0, r1 = (json.loads((tmp_path / "mala" / f"seed{s}" / "rhat.json").read_text())["rhat"] for s in (0, 1))
+    assert abs(float(cells["rhat_mean"]) - (r0 + r1) / 2) < 1e-9 * max(r0, r1)
+    # the 95% t-interval of two values: mean +- t(0.975, 1) * |r0 - r1| / 2
+    assert abs(float(cells["rhat_ci95_high"]) - ((r0 + r1) / 2 + 12.7062047 * abs(r0 - r1) / 2)) < 1e-5 * max(r0, r1)
+    assert len(samplers_csv.read_text().splitlines()) == 1 + 5
+    record = (tmp_path / "mala" / "seed0" / "train.run.yaml").read_text()
     for key in ("config:", "seed: 0", "versions:", "git:", "torch:"):
         assert key in record
 
@@ -97,7 +135,7 @@ def _train(run, tmp_path, interrupt_at=None):
 
 
 def test_kill_and_resume_reaches_the_same_state(tmp_path):
-    run = base.job_of(from_dict(GMMStudy, json.loads(cfg_json())), JOBS["train"], "mala")
+    run = base.job_of(from_dict(GMMStudy, json.loads(cfg_json())), JOBS["train"], "mala/seed0")
     ref, _ = _train(run, tmp_path / "a")
     with pytest.raises(KeyboardInterrupt):
         _train(run, tmp_path / "b", interrupt_at=2)  # killed after the epoch-2 checkpoint
@@ -123,7 +161,7 @@ class PoisonedSampler:
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     from ebmlab import samplers
-    run = base.job_of(from_dict(GMMStudy, json.loads(cfg_json())), JOBS["train"], "sgld")
+    run = base.job_of(from_dict(GMMStudy, json.loads(cfg_json())), JOBS["train"], "sgld/seed0")
     store = gmm.CheckpointStore(tmp_path / "ckpt", gmm.config_hash(gmm.to_dict(run)))
     sampler = PoisonedSampler(samplers.build(run.sampler), bad_run=4)  # epochs 0-2 fine, epoch 3 NaN
     with pytest.raises(Diverged) as e:
@@ -146,7 +184,7 @@ def test_smoke_study_is_reproducible_to_the_last_bit(tmp_path):
             for label in ("mala", "sgld"):
                 out = tmp_path / copy / label
                 for cmd in ("train", "evaluate"):
-                    argv = [cmd, "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--job", label,
+                    argv = [cmd, "--params", str(ROOT / "params/smoke.yaml"), "--section", "gmm", "--job", f"{label}/seed0",
                             "--out", str(out), *shrink]
                     assert gmm_main(argv) == 0
                 results[copy, label] = json.loads((out / "rhat.json").read_text())
@@ -167,4 +205,6 @@ def test_smoke_study_is_reproducible_to_the_last_bit(tmp_path):
 def test_profiles_use_fp32_products(profile):
     from ebmlab.io import load_yaml
     study = from_dict(GMMStudy, load_yaml(ROOT / f"params/{profile}.yaml")["gmm"])
-    assert all(base.job_of(study, JOBS["train"], label).matmul_dtype == "float32" for label in study.samplers)
+    labels = JOBS["train"].labels(to_dict(study))
+    assert len(labels) >= len(study.samplers)
+    assert all(base.job_of(study, JOBS["train"], label).matmul_dtype == "float32" for label in labels)

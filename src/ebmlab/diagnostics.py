@@ -12,6 +12,10 @@ writes it (Gelman & Rubin 1992, Stan reference manual notation)::
 (2M chains of N // 2 draws; the middle draw of an odd-length chain is dropped), which
 also detects chains that drift within themselves.
 
+``bulk_ess`` is the rank-normalised split-chain effective sample size of Vehtari, Gelman,
+Simpson, Carpenter and Buerkner (2021, "Rank-normalization, folding, and localization"),
+with the multi-chain autocorrelation and Geyer's initial monotone sequence as Stan computes it.
+
 The learning diagnostics of Nijkamp et al. (practical appendix D) read an image trainer's
 per-iteration log (``d_st`` = mean E(x+) - mean E(x-), ``r_t`` = mean Langevin input-gradient
 norm): ``autocorr``, ``crosscorr``, the ``oscillation`` label of the tail of a run and
@@ -64,6 +68,51 @@ def split_rhat(draws) -> np.ndarray:
         raise ValueError(f"split R-hat needs at least 4 draws per chain, got {x.shape[1]}")
     first, second = x[:, :half], x[:, x.shape[1] - half:]
     return rhat(np.concatenate([first, second], axis=0))
+
+
+def _rank_normal(x: np.ndarray) -> np.ndarray:
+    """Pooled ranks mapped to normal scores, (r - 3/8) / (S + 1/4) (Vehtari et al. eq. 14)."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+    r = rankdata(x, method="average").reshape(x.shape)
+    return ndtri((r - 0.375) / (x.size + 0.25))
+
+
+def _ess(x: np.ndarray) -> float:
+    """ESS of draws (M chains, N draws) of one scalar: multi-chain autocorrelation, Geyer's
+    initial positive and monotone sequence (Stan reference manual, "Effective sample size")."""
+    M, N = x.shape
+    c = x - x.mean(axis=1, keepdims=True)
+    n_fft = 1 << (2 * N - 1).bit_length()
+    f = np.fft.rfft(c, n=n_fft, axis=1)
+    acov = np.fft.irfft(f * np.conj(f), n=n_fft, axis=1)[:, :N] / N      # biased autocovariance
+    chain_var = acov[:, 0] * N / (N - 1)
+    W = chain_var.mean()
+    var_plus = W * (N - 1) / N + (x.mean(axis=1).var(ddof=1) if M > 1 else 0.0)
+    if not var_plus > 0:
+        return math.nan
+    rho = 1.0 - (W - acov.mean(axis=0)) / var_plus
+    rho[0] = 1.0
+    # sums of adjacent pairs, kept while positive, then made non-increasing
+    rho = rho[: 2 * (N // 2)]
+    pairs = rho[0::2] + rho[1::2]
+    k = np.argmax(pairs <= 0) if np.any(pairs <= 0) else len(pairs)
+    pairs = np.minimum.accumulate(pairs[:k])
+    tau = -1.0 + 2.0 * pairs.sum()
+    return float(M * N / max(tau, 1.0 / math.log10(M * N)))   # Stan's cap on antithetic chains
+
+
+def bulk_ess(draws) -> np.ndarray:
+    """Bulk ESS of draws (M chains, N draws, ...): rank-normalised, each chain split in two;
+    one value per trailing element (the draws' total, not per chain)."""
+    x = _as_array(draws)
+    half = x.shape[1] // 2
+    if half < 2:
+        raise ValueError(f"bulk ESS needs at least 4 draws per chain, got {x.shape[1]}")
+    x = np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
+    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    out = np.array([_ess(_rank_normal(flat[..., j])) for j in range(flat.shape[2])])
+    return out.reshape(x.shape[2:])
 
 
 # ---------------------------------------------------------------------------

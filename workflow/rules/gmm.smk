@@ -60,15 +60,41 @@ if "gmm" in config:
             "python -m ebmlab.studies.gmm evaluate --config {params.cfg:q} --job {wildcards.gmm_run} "
             "--out {params.out} > {log} 2>&1"
 
+    # the sampler apart from the model: every sampler (and HMC) on one fixed energy
+    rule gmm_compare:
+        input:
+            shared=lambda wildcards: ([f"{RESULTS}/gmm/{gmm_shared_run(config['gmm'])}/model.pt"]
+                                      if wildcards.gmm_compare.startswith("shared/") else []),
+        output:
+            f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.json",
+        params:
+            cfg=lambda wildcards: job_config("gmm", "gmm", "compare", wildcards.gmm_compare),
+            out=lambda wildcards, output: str(Path(output[0]).parent),
+            shared=lambda wildcards, input: f"--shared-model {input.shared[0]}" if input.shared else "",
+        log:
+            log_of("gmm", "compare/{gmm_compare}"),
+        threads: GMM_THREADS
+        resources:
+            **job_resources("gmm"),
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.studies.gmm compare --config {params.cfg:q} --job {wildcards.gmm_compare} "
+            "--out {params.out} {params.shared} > {log} 2>&1"
+
     rule gmm_table:
         input:
-            expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_LABELS),
+            runs=expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_LABELS),
+            compare=expand(f"{RESULTS}/gmm/compare/{{c}}/compare.json", c=GMM_COMPARE),
         output:
             csv=f"{REPORTS}/gmm_rhat.csv",
+            samplers=f"{REPORTS}/gmm_samplers.csv",
+            claims=f"{REPORTS}/gmm_claims.csv",
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
             timing=f"{REPORTS}/gmm_timing.csv",
         params:
-            runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+            runs=lambda wildcards, input: [str(Path(p).parent) for p in input.runs],
+            compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
             profile=PROFILE,
         log:
             log_of("gmm", "table"),
@@ -76,8 +102,9 @@ if "gmm" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.gmm table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
+            "python -m ebmlab.studies.gmm table --runs {params.runs} --compare {params.compare} "
+            "--profile {params.profile} --csv {output.csv} --samplers-csv {output.samplers} "
+            "--claims {output.claims} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
 
     rule gmm_figures:
         input:
@@ -98,8 +125,28 @@ if "gmm" in config:
         shell:
             "python -m ebmlab.studies.gmm figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
 
+    rule gmm_rhat_figure:
+        input:
+            runs=rules.gmm_table.input.runs,
+            compare=rules.gmm_table.input.compare,
+        output:
+            figure(f"{FIGURES}/gmm/gmm_rhat_intervals.png", "gmm", "gmm_rhat_intervals",
+                   "thesis section 4.1 R-hat table", GMM_SUB),
+        params:
+            runs=lambda wildcards, input: [str(Path(p).parent) for p in input.runs],
+            compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
+        log:
+            log_of("gmm", "rhat_figure"),
+        localrule: True
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.studies.gmm rhat-figure --runs {params.runs} --compare {params.compare} "
+            "--png {output} > {log} 2>&1"
+
     ALL_TARGETS += [
         rules.gmm_table.output.csv,
+        rules.gmm_rhat_figure.output[0],
         rules.gmm_figures.output.data,
         *rules.gmm_figures.output.runs,
     ]
@@ -108,6 +155,7 @@ if "gmm" in config:
     rule gmm:
         input:
             rules.gmm_table.output.csv,
+            rules.gmm_rhat_figure.output[0],
             rules.gmm_figures.output.data,
             rules.gmm_figures.output.runs,
         localrule: True

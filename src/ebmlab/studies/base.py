@@ -500,33 +500,67 @@ def parse_seed_label(label: str | None) -> tuple[str, int]:
     return run, int(seed[4:])
 
 
-def ordering_verdicts(paper: Mapping[str, float], reproduced: Mapping[str, float],
-                      tie_ratio: float = 1.25) -> dict[str, str]:
-    """Per row of a one-metric table: does its order against every other row agree with the paper's?
+#: two values within this factor of each other are a tie: the same tolerance on the paper's side
+#: (values without a spread) and on the reproduced one (mean and sd over seeds)
+TIE_RATIO = 1.25
 
-    Two paper values within a factor ``tie_ratio`` of each other count as a tie (either
-    order agrees, e.g. the thesis's MALA 6.46 vs pSGLD 6.49). A row is ``consistent``
-    when every pairwise order involving it agrees, else ``inconsistent``; rows with a
-    missing or non-finite reproduced value get ``missing``.
+
+def _log_value(v):
+    """(log mean, sd of the log) of a positive value or (mean, sd) pair (delta method); None if unusable."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = (float(v), 0.0)
+    if not isinstance(v, tuple) or not (math.isfinite(v[0]) and v[0] > 0):
+        return None
+    return math.log(v[0]), v[1] / v[0]
+
+
+def relation(a, b, tie_ratio: float = TIE_RATIO, z: float = Z_SEEDS) -> str:
+    """The order of two positive values on a ratio scale: '>', '<', '~' (a tie) or '?'.
+
+    ``a``/``b``: a number (a paper's value: no spread), a (mean, sd over seeds) pair, or the
+    string 'diverged' (every seed diverged: larger than any value, the worst of a
+    smaller-is-better metric). With d = ln(a / b), s its spread (the seeds' sds combined, a
+    one-seed side borrowing the other's) and tol = ln(tie_ratio): '>' when d > tol and d > z s,
+    '<' likewise, '~' when |d| + z s <= tol, else '?' (inconclusive). Without spread this is
+    'ordered beyond the tolerance, or a tie'; a pair inside its spread is never ordered.
+    """
+    if a == "diverged" or b == "diverged":
+        return "?" if a == b else (">" if a == "diverged" else "<")
+    a, b = borrow(a, b) if isinstance(a, tuple) and isinstance(b, tuple) else (a, b)
+    la, lb = _log_value(a), _log_value(b)
+    if la is None or lb is None:
+        return "?"
+    d, s, tol = la[0] - lb[0], math.hypot(la[1], lb[1]), math.log(tie_ratio)
+    if not math.isfinite(s):
+        return "?"
+    if abs(d) > tol and abs(d) > z * s:
+        return ">" if d > 0 else "<"
+    return "~" if abs(d) + z * s <= tol else "?"
+
+
+def pair_verdict(paper_relation: str, reproduced_relation: str) -> str:
+    """Does the reproduced order of a pair agree with the paper's? '?' on either side is inconclusive."""
+    if "?" in (paper_relation, reproduced_relation):
+        return "inconclusive"
+    return "reproduced" if paper_relation == reproduced_relation else "not reproduced"
+
+
+def ordering_verdicts(paper: Mapping[str, float], reproduced: Mapping[str, Any],
+                      tie_ratio: float = TIE_RATIO) -> dict[str, str]:
+    """Per row of a one-metric table: do its orders against every other row agree with the paper's?
+
+    ``reproduced``: (mean, sd) pairs or 'diverged', compared by :func:`relation` with the same
+    tolerance as the paper's values. A row is ``reproduced`` when every pair involving it is,
+    ``not reproduced`` when any is not, else ``inconclusive``; a row without a reproduced
+    value is ``missing``.
     """
     out = {}
-    keys = [k for k in paper if k in reproduced]
+    keys = [k for k in paper if reproduced.get(k) is not None]
     for k in paper:
-        r = reproduced.get(k)
-        if r is None or (isinstance(r, float) and math.isnan(r)):
+        if reproduced.get(k) is None:
             out[k] = "missing"
             continue
-        ok = True
-        for j in keys:
-            if j == k:
-                continue
-            rj = reproduced[j]
-            if rj is None or (isinstance(rj, float) and math.isnan(rj)):
-                continue
-            pk, pj = paper[k], paper[j]
-            if max(pk, pj) / max(min(pk, pj), 1e-300) <= tie_ratio:
-                continue
-            if (pk > pj) != (r > rj):
-                ok = False
-        out[k] = "consistent" if ok else "inconsistent"
+        out[k] = combine(pair_verdict(relation(paper[k], paper[j], tie_ratio), relation(reproduced[k], reproduced[j],
+                                                                                         tie_ratio))
+                         for j in keys if j != k) if len(keys) > 1 else "inconclusive"
     return out

@@ -51,6 +51,9 @@ class CompareConfig:
     exact_draws: int = field(2000, bound=Bound(lo=10), doc="exact draws of the energy the MMD compares with")
     mmd_points: int = field(2000, bound=Bound(lo=10), doc="kept draws (evenly thinned) in the MMD")
     mmd_bandwidth: float = field(1.0, bound=Bound(lo=0.0, lo_exclusive=True), doc="Gaussian kernel bandwidth")
+    grid_extent: float = field(30.0, bound=Bound(lo=0.0, lo_exclusive=True),
+                               doc="shared energy: exact draws and mode weights from a grid on [-extent, extent]^2")
+    grid_resolution: int = field(600, bound=Bound(lo=10), doc="grid points per axis")
 
     def __post_init__(self):
         from ebmlab.studies.base import check_seeds

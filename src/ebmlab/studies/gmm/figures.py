@@ -59,3 +59,35 @@ def write_figures(run_dirs: list[str], out_dir: str | Path) -> None:
         s = load_npz(Path(d) / "samples.npz", "run 'evaluate' first")
         m = read_json(Path(d) / "rhat.json", "run 'evaluate' first")
         run_figure(s, m, out / f"gmm_{m['label']}.png", title=GMM_LABELS.get(m["label"], m["label"]))
+
+
+def rhat_figure(run_dirs: list[str], compare_dirs: list[str], path: str | Path) -> None:
+    """R-hat per sampler with its 95% interval over seeds (every seed as a dot), in the three
+    settings: the thesis protocol (thesis values as crosses) and the two fixed energies."""
+    from ebmlab.papers import GMM_RHAT
+    from ebmlab.studies.gmm.claims import SETTINGS, by_run, interval, sampler_stats
+    metrics = [read_json(Path(d) / "rhat.json", "run 'evaluate' first") for d in run_dirs]
+    compares = [read_json(Path(d) / "compare.json", "run 'compare' first") for d in compare_dirs]
+    panels = {"thesis": {k: [m["rhat"] for m in ms] for k, ms in by_run(metrics).items()}}
+    for (energy, label), st in sampler_stats(compares).items():
+        panels.setdefault(energy, {})[label] = [r["rhat"] for r in st["runs"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), sharey=True, squeeze=False)
+    for ax, (setting, vals) in zip(axes[0], panels.items()):
+        for i, (label, v) in enumerate(vals.items()):
+            iv = interval(v)
+            ax.scatter([i] * len(v), v, s=12, color="0.5", zorder=2)
+            if iv["lo"] is not None:
+                # R-hat >= 1 up to noise: a lower end below 1 is drawn at 1
+                ax.errorbar([i], [iv["mean"]], yerr=[[iv["mean"] - max(iv["lo"], 1.0)], [iv["hi"] - iv["mean"]]],
+                            fmt="o", color="tab:blue", capsize=4, zorder=3)
+            if setting == "thesis" and label in GMM_RHAT:
+                ax.scatter([i], [GMM_RHAT[label]], marker="x", s=60, color="tab:red", zorder=4,
+                           label="thesis" if i == 0 else None)
+        ax.set_xticks(range(len(vals)), [GMM_LABELS.get(k, k.upper()) for k in vals], rotation=30, ha="right")
+        ax.axhline(1.1, color="0.6", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        ax.set_title(SETTINGS[setting], fontsize=9)
+    axes[0][0].set_ylabel("R-hat (mean, 95% interval over seeds)")
+    if "thesis" in panels:
+        axes[0][0].legend(fontsize=8)
+    save(fig, path)

@@ -92,8 +92,8 @@ def table_rows(metrics: list[dict], profile: str) -> list[dict]:
         for col in VERDICTS:
             vals = {run: stats[(ds, run)][col] for _, run in keys}
             if any(v is not None for v in vals.values()):
-                verdicts[col] = ordering_verdicts(paper, {k: math.inf if v is None else v[0]  # diverged = worst
-                                                          for k, v in vals.items()})
+                # the repository's one ordering rule on (mean, sd over seeds); every seed diverged = worst
+                verdicts[col] = ordering_verdicts(paper, {k: "diverged" if v is None else v for k, v in vals.items()})
         for key in keys:
             run, ms, st = key[1], groups[key], stats[key]
             m0 = ms[0]
@@ -119,7 +119,7 @@ def table_rows(metrics: list[dict], profile: str) -> list[dict]:
                 if run not in paper:
                     row[vcol] = "no paper value"
                 elif col in verdicts:
-                    row[vcol] = verdicts[col][run] + " (substitute metric, order of the means)"
+                    row[vcol] = verdicts[col][run] + " (substitute metric)"
             rows.append(row)
     return rows
 
