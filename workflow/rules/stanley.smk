@@ -9,6 +9,8 @@
 #   snakemake reports/stanley_fid_curves.csv --cores all          # paper profile curves
 
 if "stanley" in config:
+    import re
+
     from ebmlab.studies.stanley import jobs as stn_jobs
 
     STN = config["stanley"]
@@ -20,13 +22,15 @@ if "stanley" in config:
     STN_TARGETS = []
 
     if STN["rings"] is not None:
-        STN_RINGS = stn_jobs.rings_labels(STN)
-        if not STN_RINGS:
-            raise WorkflowError(f"{PARAMS}: stanley.rings.samplers: name at least one sampler")
+        STN_RUNS = stn_jobs.rings_runs(STN)
+        STN_CELLS = stn_jobs.grid_labels(STN)
+        if not STN_RUNS and not STN_CELLS:
+            raise WorkflowError(f"{PARAMS}: stanley.rings: name at least one run or grid cell")
         STN_RINGS_THREADS = STN["rings"].get("threads", 1)
+        stn_ring_metrics = lambda labels: [f"{STN_DIR}/rings/{r}/metrics.json" for r in labels]
 
         wildcard_constraints:
-            stn_ring="|".join(STN_RINGS),
+            stn_ring="|".join(re.escape(r) for r in stn_jobs.rings_labels(STN)),
 
         rule stanley_rings_run:
             output:
@@ -47,18 +51,57 @@ if "stanley" in config:
                 "python -m ebmlab.studies.stanley rings --config {params.cfg:q} --job {wildcards.stn_ring} "
                 "--out {params.out} > {log} 2>&1"
 
+        if STN_CELLS:
+            # the grid table decides which cells run with every seed at the full iterations
+            checkpoint stanley_rings_grid:
+                input:
+                    stn_ring_metrics(STN_CELLS),
+                output:
+                    csv=f"{REPORTS}/stanley_rings_grid.csv",
+                    best=f"{STN_DIR}/rings/best.json",
+                params:
+                    runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+                    profile=PROFILE,
+                log:
+                    log_of("stanley", "rings_grid"),
+                localrule: True
+                conda:
+                    ENV
+                shell:
+                    "python -m ebmlab.studies.stanley rings-grid --runs {params.runs} --profile {params.profile} "
+                    "--csv {output.csv} --best {output.best} > {log} 2>&1"
+
+        def stn_seeded(wildcards):
+            """Every seeded run of the best cells (none without a grid)."""
+            if not STN_CELLS:
+                return []
+            best = json.loads(Path(checkpoints.stanley_rings_grid.get().output.best).read_text())
+            return stn_ring_metrics([s for cell in best.values() for s in stn_jobs.seeded_labels(STN, cell)])
+
+        def stn_shown(wildcards):
+            """Fig 1's rows: the best cells at their first seed, then the runs of their own."""
+            first = [p for p in stn_seeded(wildcards)
+                     if p.endswith(f"/seed{stn_seeds[0]}/metrics.json")]
+            return first + stn_ring_metrics(STN_RUNS)
+
+        stn_seeds = stn_jobs.seeds(STN["rings"])
+
         rule stanley_rings_figure:
             input:
-                expand(f"{STN_DIR}/rings/{{r}}/metrics.json", r=STN_RINGS),
+                shown=stn_shown,
+                seeded=stn_seeded,
             output:
                 figure=figure(f"{FIGURES}/stanley/rings/stanley_rings.png", "stanley", "stanley_rings",
                               "STANLEY Fig 1", "rings"),
                 distance=figure(f"{FIGURES}/stanley/rings/stanley_rings_distance.png", "stanley",
                                 "stanley_rings_distance", "- (quantifies Fig 1)", "rings"),
-                csv=f"{REPORTS}/stanley_rings_distance.csv",
+                csv=f"{REPORTS}/stanley_rings_curves.csv",
+                seeds=f"{REPORTS}/stanley_rings_distance.csv",
+                claims=f"{REPORTS}/stanley_rings_claims.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
             params:
-                runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+                runs=lambda wildcards, input: [str(Path(p).parent) for p in input.shown],
+                seeded=lambda wildcards, input: [str(Path(p).parent) for p in input.seeded],
                 profile=PROFILE,
             log:
                 log_of("stanley", "rings_figure"),
@@ -66,11 +109,13 @@ if "stanley" in config:
             conda:
                 ENV
             shell:
-                "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --profile {params.profile} "
-                "--figure {output.figure} --distance-figure {output.distance} --csv {output.csv} "
+                "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --seeded {params.seeded} "
+                "--profile {params.profile} --figure {output.figure} --distance-figure {output.distance} "
+                "--csv {output.csv} --seeds-csv {output.seeds} --claims {output.claims} "
                 "--metrics {output.metrics} > {log} 2>&1"
 
-        STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv]
+        STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv,
+                        rules.stanley_rings_figure.output.claims]
 
     if STN["images"] is not None:
         IMG = STN["images"]

@@ -11,14 +11,29 @@ from ebmlab.studies.stanley.jobs import JOBS, STUDY
 
 
 def _rings_figure(args):
-    from ebmlab.studies.stanley.claims import RINGS_COLUMNS, rings_rows, rings_summary
+    from ebmlab.studies.stanley import claims
     from ebmlab.studies.stanley.figures import read_rings_runs, rings_distance_figure, rings_figure
     runs = read_rings_runs(args.runs)
     metrics = [r["metrics"] for r in runs]
-    base.write_table(args.csv, rings_rows(metrics, args.profile), RINGS_COLUMNS, args.metrics,
-                     rings_summary(metrics))
+    seeded = base.read_runs(args.seeded or [], "metrics.json", "run 'rings' first")
+    summary = {"runs": claims.rings_summary(metrics), "seeded": claims.rings_summary(seeded)}
+    base.write_table(args.csv, claims.rings_rows(metrics, args.profile), claims.RINGS_COLUMNS, args.metrics, summary)
+    if args.seeds_csv:
+        base.write_table(args.seeds_csv, claims.seed_rows(seeded, args.profile), claims.SEED_COLUMNS)
+    if args.claims:
+        of = lambda name: [m for m in seeded if m["sampler"] == name]  # noqa: E731
+        base.write_claims(args.claims, claims.rings_claims(of("stanley"), of("langevin"), args.profile))
     rings_figure(runs, Path(args.figure))
     rings_distance_figure(runs, Path(args.distance_figure))
+
+
+def _rings_grid(args):
+    from ebmlab.io import atomic_write_json
+    from ebmlab.studies.stanley.claims import GRID_COLUMNS, best_cells, grid_rows
+    metrics = base.read_runs(args.runs, "metrics.json", "run 'rings' first")
+    rows = grid_rows(metrics, args.profile)
+    base.write_table(args.csv, rows, GRID_COLUMNS)
+    atomic_write_json(args.best, best_cells(rows, metrics))
 
 
 def _classifier(args):
@@ -75,7 +90,11 @@ COMMANDS = {
                           passes=("out",), args=(base.OUT,)),
     "rings-figure": base.Command(_rings_figure, "Fig 1 and the distance-to-truth curve from rings runs", args=(
         base.RUNS, base.PROFILE, (("--figure",), dict(required=True, help="Fig 1 (PNG)")),
-        (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS)),
+        (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS,
+        (("--seeded",), dict(nargs="*", help="the best settings' seeded runs (distance table, claims)")),
+        (("--seeds-csv",), dict(help="the best settings per seed and mean +- sd (CSV)")), base.CLAIMS)),
+    "rings-grid": base.Command(_rings_grid, "the rings grid, ranked, and the best cell of each sampler", args=(
+        base.RUNS, base.PROFILE, base.CSV, (("--best",), dict(required=True, help="best cells (JSON)")))),
     "classifier": base.Command(_classifier, "train the digit classifier of one data set (metric 'classifier')",
                                job=True, args=((("--out",), dict(required=True, help="weights file (.pt)")),)),
     "reference": base.reference_command("ebmlab.studies.stanley.run"),
