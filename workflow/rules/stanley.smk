@@ -71,25 +71,18 @@ if "stanley" in config:
                     "python -m ebmlab.studies.stanley rings-grid --runs {params.runs} --profile {params.profile} "
                     "--csv {output.csv} --best {output.best} > {log} 2>&1"
 
-        def stn_seeded(wildcards):
-            """Every seeded run of the best cells (none without a grid)."""
-            if not STN_CELLS:
-                return []
-            best = json.loads(Path(checkpoints.stanley_rings_grid.get().output.best).read_text())
-            return stn_ring_metrics([s for cell in best.values() for s in stn_jobs.seeded_labels(STN, cell)])
-
-        def stn_shown(wildcards):
-            """Fig 1's rows: the best cells at their first seed, then the runs of their own."""
-            first = [p for p in stn_seeded(wildcards)
-                     if p.endswith(f"/seed{stn_seeds[0]}/metrics.json")]
-            return first + stn_ring_metrics(STN_RUNS)
-
-        stn_seeds = stn_jobs.seeds(STN["rings"])
+        # the best cell of each grid sampler, read from the checkpoint's output (none without a grid)
+        stn_best = lambda: list(json.loads(Path(checkpoints.stanley_rings_grid.get().output.best).read_text())
+                                .values()) if STN_CELLS else []
+        stn_first_seed = stn_jobs.seeds(STN["rings"])[0]
 
         rule stanley_rings_figure:
             input:
-                shown=stn_shown,
-                seeded=stn_seeded,
+                # Fig 1's rows: the best cells at their first seed, then the runs of their own
+                shown=lambda wildcards: stn_ring_metrics(
+                    [stn_jobs.seed_label(c, stn_first_seed) for c in stn_best()] + STN_RUNS),
+                seeded=lambda wildcards: stn_ring_metrics(
+                    [s for c in stn_best() for s in stn_jobs.seeded_labels(STN, c)]),
             output:
                 figure=figure(f"{FIGURES}/stanley/rings/stanley_rings.png", "stanley", "stanley_rings",
                               "STANLEY Fig 1", "rings"),
