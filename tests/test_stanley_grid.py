@@ -160,3 +160,16 @@ def test_gamma_from_previous_is_its_own_reading_of_algorithm_1(tmp_path):
     assert finals["stanley"][0] == "fresh" and finals["stanley_previous"][0] == "previous"
     a, b = finals["stanley"][1], finals["stanley_previous"][1]
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_image_grid_cells_are_short_curves_of_their_own():
+    from ebmlab.studies.stanley.jobs import points
+    study = study_of("fast")
+    job = job_of(study, JOBS["segment"], "mnist/stanley_th0.001_eps0.005")
+    assert (job.sampler.config.th, job.sampler.config.noise_std, job.entry.iterations) == (0.001, 0.005, 500)
+    assert job.build_sampler(job.sampler).config.th == 0.001          # the cell's th, not a data-set override
+    raw = to_dict(study.images)
+    assert points(raw, "mnist", "stanley_th0.001_eps0.005") == [250, 500]
+    assert points(raw, "mnist", "stanley")[-1] == 2000                 # the main curves keep their horizon
+    with pytest.raises(ConfigError, match="grid_iterations \\(300\\) must be a multiple"):
+        from_dict(StanleyStudy, {**to_dict(study), "images": {**raw, "grid_iterations": 300}})

@@ -129,9 +129,14 @@ if "stanley" in config:
         stn_final = lambda ds, s: f"{STN_DIR}/{ds}/{s}/ckpt/{stn_jobs.points(IMG, ds)[-1]}.pt"
         stn_curve = lambda wildcards: stn_jobs.curve_label(wildcards.stn_ds, wildcards.stn_s)
 
+        # the grid's curves (cells of stanley.images.grid on grid_dataset) train and score as any curve
+        STN_GRID = stn_jobs.grid_curves(IMG)
+        STN_GRID_POINTS = [f"{STN_DIR}/{ds}/{c}/fid/{it}.json" for ds, c in STN_GRID
+                           for it in stn_jobs.points(IMG, ds, c)]
+
         wildcard_constraints:
             stn_ds="|".join(STN_DATASETS),
-            stn_s="|".join(IMG["samplers"]),
+            stn_s="|".join(re.escape(s) for s in [*IMG["samplers"], *(c for _, c in STN_GRID)]),
             stn_it=r"\d+",
 
         rule stanley_classifier:
@@ -238,6 +243,57 @@ if "stanley" in config:
                 "--metrics {output.metrics} --out-dir {params.out} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_curves.output.csv, *rules.stanley_curves.output.figures]
+
+        # Figs 2 (Flowers) and 3 (CIFAR-10): every curve's final samples, as its last scoring job drew them
+        STN_SAMPLES_PAPER = {"flowers102": "STANLEY Fig 2", "cifar10": "STANLEY Fig 3"}
+        STN_SAMPLES = {f"{ds}/{s}": f"{STN_DIR}/{ds}/{s}/samples/{stn_jobs.points(IMG, ds)[-1]}.png"
+                       for ds in STN_DATASETS for s in stn_jobs.samplers_of(IMG, ds)}
+
+        rule stanley_samples:
+            input:
+                list(STN_SAMPLES.values()),
+            output:
+                figures=[figure(f"{FIGURES}/stanley/images/stanley_samples_{ds}.png", "stanley", "stanley_samples",
+                                STN_SAMPLES_PAPER.get(ds, "- (layout of Figs 2-3)"), "images") for ds in STN_DATASETS],
+            params:
+                samples=" ".join(f"{k}={v}" for k, v in STN_SAMPLES.items()),
+                out=lambda wildcards, output: str(Path(output.figures[0]).parent),
+                profile=PROFILE,
+            log:
+                log_of("stanley", "samples"),
+            localrule: True
+            conda:
+                ENV
+            shell:
+                "python -m ebmlab.studies.stanley samples-figure --samples {params.samples} --profile {params.profile} "
+                "--out-dir {params.out} > {log} 2>&1"
+
+        STN_TARGETS += rules.stanley_samples.output.figures
+
+        if STN_GRID:
+            STN_GRID_DS = IMG["grid_dataset"]
+
+            rule stanley_images_grid:
+                input:
+                    STN_GRID_POINTS,
+                output:
+                    csv=f"{REPORTS}/stanley_{STN_GRID_DS}_grid.csv",
+                    curves=f"{REPORTS}/stanley_{STN_GRID_DS}_grid_curves.csv",
+                    figure=figure(f"{FIGURES}/stanley/images/stanley_grid_{STN_GRID_DS}.png", "stanley",
+                                  "stanley_grid", "- (the paper's grid search, section 5)", "images"),
+                params:
+                    out=lambda wildcards, output: str(Path(output.figure).parent),
+                    profile=PROFILE,
+                log:
+                    log_of("stanley", "images_grid"),
+                localrule: True
+                conda:
+                    ENV
+                shell:
+                    "python -m ebmlab.studies.stanley grid-curves --points {input} --profile {params.profile} "
+                    "--csv {output.csv} --curves-csv {output.curves} --out-dir {params.out} > {log} 2>&1"
+
+            STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure]
 
         if IMG.get("inpainting", {}) is not None:
             # the job's own slice names the data set and curves (the study's defaults included)

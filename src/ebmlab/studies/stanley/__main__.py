@@ -70,9 +70,34 @@ def _curves(args):
     curve_figures(rows, Path(args.out_dir), args.profile)
 
 
-def _pair(text: str) -> tuple[str, str]:
+def _grid_curves(args):
+    from ebmlab.io import read_json
+    from ebmlab.studies.stanley.claims import CURVE_COLUMNS, IMAGE_GRID_COLUMNS, curve_rows, image_grid_rows
+    from ebmlab.studies.stanley.figures import curve_figures
+    points = [read_json(p, "run its 'fid' job first") for p in args.points]
+    rows = curve_rows(points, args.profile)
+    base.write_table(args.curves_csv, rows, CURVE_COLUMNS)
+    base.write_table(args.csv, image_grid_rows(rows, points, args.profile), IMAGE_GRID_COLUMNS)
+    curve_figures(rows, Path(args.out_dir), args.profile, prefix="stanley_grid_")
+
+
+def _samples_figure(args):
+    from ebmlab.studies.stanley.figures import samples_figure
+    by_dataset: dict[str, dict[str, str]] = {}
+    for text in args.samples:
+        curve, png = _pair(text, "--samples")
+        if curve.count("/") != 1:
+            raise ConfigError(f"--samples takes <dataset>/<sampler>=PNG, got {text!r}")
+        ds, label = curve.split("/")
+        by_dataset.setdefault(ds, {})[label] = png
+    for ds, grids in by_dataset.items():
+        samples_figure(grids, Path(args.out_dir) / f"stanley_samples_{ds}.png", f"{ds}, final samples "
+                                                                                 f"({args.profile} profile)")
+
+
+def _pair(text: str, flag: str = "--checkpoint") -> tuple[str, str]:
     if "=" not in text:
-        raise ConfigError(f"--checkpoint takes label=path, got {text!r}")
+        raise ConfigError(f"{flag} takes label=path, got {text!r}")
     k, v = text.split("=", 1)
     return k, v
 
@@ -109,6 +134,13 @@ COMMANDS = {
     "curves": base.Command(_curves, "collect scored points into the curves table and figures", args=(
         (("--points",), dict(nargs="+", required=True, help="scored points (JSON)")), base.PROFILE, base.CSV,
         (("--out-dir",), dict(required=True, help="figure folder (stanley_fid_<dataset>.png)")), base.METRICS)),
+    "grid-curves": base.Command(_grid_curves, "an image grid: its cells ranked, their curves and figure", args=(
+        (("--points",), dict(nargs="+", required=True, help="the grid curves' scored points (JSON)")),
+        base.PROFILE, base.CSV, (("--curves-csv",), dict(required=True, help="every point of the grid (CSV)")),
+        base.OUT_DIR)),
+    "samples-figure": base.Command(_samples_figure, "Figs 2-3: each curve's final samples side by side", args=(
+        (("--samples",), dict(nargs="+", required=True, metavar="DATASET/SAMPLER=PNG",
+                              help="each curve's final sample grid")), base.PROFILE, base.OUT_DIR)),
     "inpaint": base.Command(_inpaint, "Fig 6: inpainting with the final checkpoints", job=True, args=(
         (("--checkpoint",), dict(action="append", default=[], metavar="LABEL=PATH", required=True)),
         (("--figure",), dict(required=True)), base.CSV, base.PROFILE)),

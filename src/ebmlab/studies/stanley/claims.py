@@ -166,3 +166,27 @@ def rings_claims(stanley: list[dict], langevin: list[dict], profile: str) -> lis
              "evidence": f"STANLEY {label(stanley)} ({div(stanley)}), Langevin {label(langevin)} "
                          f"({div(langevin)}); " + "; ".join(evidence),
              "verdict": "missing" if not (stanley and langevin) else combine(parts), "profile": profile}]
+
+
+IMAGE_GRID_COLUMNS = ["dataset", "sampler", "run", *GRID_SETTINGS, "temperature", "iterations", "score",
+                      "score_column", "diverged", "rank", "best", "profile"]
+
+
+def image_grid_rows(rows: list[dict], points: list[dict], profile: str) -> list[dict]:
+    """One row per grid curve: its last point's score (the curve table's first score column
+    that has values), ranked per sampler, diverged curves last."""
+    from ebmlab.studies.stanley.figures import SCORE_COLUMNS
+    col = next((c for c, _ in SCORE_COLUMNS if any(isinstance(r.get(c), float) for r in rows)), None)
+    last = {}
+    for p in sorted(points, key=lambda p: p["iteration"]):
+        last[(p["dataset"], p["sampler"])] = p
+    row_of = {(r["dataset"], r["sampler"]): r for r in rows}   # a cell keeps its label (no legend name)
+    out = []
+    for (ds, cell), p in last.items():
+        r = row_of.get((ds, cell), {})
+        out.append({"dataset": ds, "sampler": SAMPLER_LABELS.get(p["sampler_name"], p["sampler_name"]), "run": cell,
+                    **{k: p.get("sampler_config", {}).get(k, "") for k in GRID_SETTINGS},
+                    "temperature": p.get("temperature"), "iterations": p["iteration"],
+                    "score": r.get(col) if col and p["diverged"] is None else None, "score_column": col or "",
+                    "diverged": "yes" if p["diverged"] else "no", "profile": profile})
+    return ranked(out)

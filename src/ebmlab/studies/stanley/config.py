@@ -123,6 +123,17 @@ class RingsCommon:
                                               "gamma_from: previous makes a run's chains persistent)")
 
 
+def check_grid(grid: dict, specs: dict, where: str) -> None:
+    """A grid names known samplers and settings they have, each with at least one value."""
+    for label, axes in grid.items():
+        check(label in specs, f"{where}: unknown sampler {label!r} (samplers: {', '.join(specs)})")
+        names = {f.name for f in dataclasses.fields(specs[label].config)}
+        for key, values in axes.items():
+            check(key in names, f"{where}.{label}: {key!r} is not a setting of {specs[label].name} "
+                                f"({', '.join(sorted(names))})")
+            check(len(values) > 0, f"{where}.{label}.{key}: give at least one value")
+
+
 _RingsStudy, _RingsRun = sampler_study(RingsCommon, SamplerSpec, _rings_samplers, "stanley", module=__name__,
                                        names=("RingsStudy", "RingsRun"), where="stanley.rings.")
 GammaFrom = Literal["fresh", "previous"]
@@ -148,13 +159,7 @@ class RingsStudy(_RingsStudy):
     def __post_init__(self):
         super().__post_init__()
         known = ", ".join(self.samplers)
-        for label, axes in self.grid.items():
-            check(label in self.samplers, f"stanley.rings.grid: unknown sampler {label!r} (samplers: {known})")
-            names = {f.name for f in dataclasses.fields(self.samplers[label].config)}
-            for key, values in axes.items():
-                check(key in names, f"stanley.rings.grid.{label}: {key!r} is not a setting of "
-                                    f"{self.samplers[label].name} ({', '.join(sorted(names))})")
-                check(len(values) > 0, f"stanley.rings.grid.{label}.{key}: give at least one value")
+        check_grid(self.grid, self.samplers, "stanley.rings.grid")
         for key, labels in (("runs", self.runs or []), ("gamma_from", self.gamma_from)):
             for label in labels:
                 check(label in self.samplers, f"stanley.rings.{key}: unknown sampler {label!r} (samplers: {known})")
@@ -288,11 +293,25 @@ class ImagesStudy(ImagesCommon):
     datasets: dict[str, CurveDataset] = field(default_factory=_images_datasets, doc="panel label -> data set")
     samplers: dict[str, SamplerSpec] = field(default_factory=_images_samplers, doc="curve label -> sampler")
     inpainting: InpaintConfig | None = field(default_factory=InpaintConfig, doc="Fig 6; null = none")
+    grid: dict[str, dict[str, list[float]]] = field(
+        default_factory=dict, doc="sampler label -> setting -> values: one curve per cell on grid_dataset, "
+                                  "labelled <sampler>_<setting><value>... (as the rings grid)")
+    grid_dataset: str | None = field(None, doc="the data set the grid runs on (required with a grid)")
+    grid_iterations: int | None = field(None, bound=Bound(lo=1), doc="iterations of a grid curve; "
+                                                                     "null = the data set's")
 
     def __post_init__(self):
         super().__post_init__()
         check(len(self.datasets) > 0 and len(self.samplers) > 0,
               "stanley.images needs at least one data set and one sampler")
+        check_grid(self.grid, self.samplers, "stanley.images.grid")
+        if self.grid:
+            check(self.grid_dataset in self.datasets, f"stanley.images.grid_dataset: give one of "
+                                                      f"{', '.join(self.datasets)}, got {self.grid_dataset!r}")
+            every = self.datasets[self.grid_dataset].eval_every
+            check(self.grid_iterations is None or self.grid_iterations % every == 0,
+                  f"stanley.images.grid_iterations ({self.grid_iterations}) must be a multiple of "
+                  f"{self.grid_dataset}'s eval_every ({every})")
         for ds, e in self.datasets.items():
             for label in e.samplers or []:
                 check(label in self.samplers, f"datasets.{ds}.samplers: unknown sampler {label!r} "

@@ -146,10 +146,23 @@ def eval_every(images, dataset):
     return datasets_of(images)[dataset].get("eval_every", EVAL_EVERY)
 
 
-def points(images, dataset):
-    """The curve's checkpoint iterations (one training segment and one scoring job each)."""
+def grid_curves(images):
+    """The grid's curves, as (data set, cell) pairs: every cell on ``grid_dataset``."""
+    return [(images["grid_dataset"], cell) for cell in grid_cells(images)] if images.get("grid") else []
+
+
+def is_grid_curve(images, dataset, sampler):
+    return (dataset, sampler) in grid_curves(images)
+
+
+def points(images, dataset, sampler=None):
+    """The curve's checkpoint iterations (one training segment and one scoring job each);
+    a grid curve stops at ``grid_iterations``."""
     every = eval_every(images, dataset)
-    return list(range(every, datasets_of(images)[dataset].get("iterations", ITERATIONS) + 1, every))
+    last = datasets_of(images)[dataset].get("iterations", ITERATIONS)
+    if sampler is not None and is_grid_curve(images, dataset, sampler) and images.get("grid_iterations"):
+        last = images["grid_iterations"]
+    return list(range(every, last + 1, every))
 
 
 def curve_label(dataset, sampler):
@@ -162,7 +175,8 @@ def dataset_labels(study):
 
 def curve_labels(study):
     images = part(study, "images")
-    return [curve_label(ds, s) for ds in datasets_of(images) for s in samplers_of(images, ds)]
+    return [curve_label(ds, s) for ds in datasets_of(images) for s in samplers_of(images, ds)] + \
+        [curve_label(ds, c) for ds, c in grid_curves(images)]
 
 
 def _dataset(images, dataset):
@@ -188,11 +202,20 @@ def curve_slice(study, label, scoring=True):
         raise ConfigError(f"--job takes <dataset>/<sampler> for a curve, got {label!r}")
     dataset, sampler = label.split("/")
     e = _curve_entry(images, dataset, scoring)
-    curves = samplers_of(images, dataset)
+    curves = samplers_of(images, dataset) + [c for ds, c in grid_curves(images) if ds == dataset]
     if sampler not in curves:
         raise ConfigError(f"unknown sampler {sampler!r} for {dataset} (curves: {', '.join(curves)})")
     drop = _IMAGE_TABLES if scoring else _IMAGE_TABLES + ["fid"]
-    spec = entry(images, "samplers", sampler)
+    if is_grid_curve(images, dataset, sampler):
+        base, settings = grid_cells(images)[sampler]
+        spec = {**entry(images, "samplers", base), **settings}
+        e = dict(e)
+        if "th" in settings:   # the cell's own th, not the data set's
+            e["th"] = None
+        if images.get("grid_iterations") is not None:
+            e["iterations"] = images["grid_iterations"]
+    else:
+        spec = entry(images, "samplers", sampler)
     return {**without(images, drop), "dataset": dataset, "entry": e, "curve": sampler, "sampler": spec,
             **_with_temperature(images, [spec], {}, "images")}
 

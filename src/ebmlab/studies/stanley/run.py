@@ -239,7 +239,9 @@ def fid_point(job: CurveJob, checkpoint: str, ref_dir: str, classifier: str | No
     extractors, refs = _extractors_refs(job, job.entry.metrics, classifier, ref_dir, device)
     ckpt = _load_segment(checkpoint, job)
     hist = ckpt["trainer"]["history"]
+    sampler = job.build_sampler(job.sampler)
     point = {"dataset": job.dataset, "sampler": job.curve, "sampler_name": job.sampler.name,
+             "sampler_config": to_dict(sampler.config), "temperature": temperature_of(Tagged(sampler.name, sampler.config)),
              "iteration": ckpt["iteration"], "n_samples": 0, "diverged": ckpt.get("diverged"),
              "scores": {k: None for k in extractors},
              "extractors": {k: getattr(ex, "id", k) for k, ex in extractors.items()},
@@ -250,7 +252,7 @@ def fid_point(job: CurveJob, checkpoint: str, ref_dir: str, classifier: str | No
     if not ckpt.get("diverged"):
         model = _model_at(job, ckpt, tuple(data.x.shape[1:]), device)
         gen = torch.Generator(device=device).manual_seed(job.fid.seed)
-        x = short_run_samples(model, job.build_sampler(job.sampler), job.train, job.fid.n_samples,
+        x = short_run_samples(model, sampler, job.train, job.fid.n_samples,
                               tuple(data.x.shape[1:]), job.value_range, job.steps, gen, device, job.fid.batch_size,
                               progress=None)
         point["n_samples"] = int(x.shape[0])
