@@ -173,3 +173,20 @@ def test_the_image_grid_cells_are_short_curves_of_their_own():
     assert points(raw, "mnist", "stanley")[-1] == 2000                 # the main curves keep their horizon
     with pytest.raises(ConfigError, match="grid_iterations \\(300\\) must be a multiple"):
         from_dict(StanleyStudy, {**to_dict(study), "images": {**raw, "grid_iterations": 300}})
+
+
+def test_the_convention_shapes_only_the_curves_it_changes():
+    from ebmlab.studies.stanley.run import _job_hash
+    raw = yaml.safe_load((ROOT / "params/fast.yaml").read_text())["stanley"]
+
+    def ident(label, **images_patch):
+        study = {**raw, "images": {**raw["images"], **images_patch}}
+        return (json.dumps(JOBS["segment"].slice(study, label), sort_keys=True),
+                _job_hash(job_of(from_dict(StanleyStudy, study), JOBS["segment"], label)))
+
+    hotter = {**raw["images"]["samplers"], "langevin": {"name": "langevin", "step_size": 0.5, "noise_std": 0.02}}
+    assert ident("mnist/stanley") == ident("mnist/stanley", samplers=hotter)     # not MH / HMC: untouched
+    assert ident("mnist/stanley") != ident("mnist/stanley", temperature="one")
+    for label in ("mnist/mh", "mnist/hmc"):                                      # they follow the baseline
+        assert ident(label)[0] != ident(label, samplers=hotter)[0]
+        assert ident(label)[1] != ident(label, samplers=hotter)[1]

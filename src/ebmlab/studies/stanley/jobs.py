@@ -85,6 +85,13 @@ def rings_labels(study):
     return rings_runs(study) + grid_labels(study) + [s for c in grid_labels(study) for s in seeded_labels(study, c)]
 
 
+def convention_applies(table, spec):
+    """Does the temperature convention change this sampler? ``matched`` changes MH and HMC
+    only, ``one`` every sampler; a curve it leaves alone does not carry it, so its training
+    (slice and checkpoint identity) is the same as before the convention existed."""
+    return table.get("temperature", "matched") != "matched" or spec.get("name") in TEMPERED
+
+
 def _with_temperature(table, specs, extra, where):
     """What the study's temperature convention needs beside the samplers: MH and HMC under
     ``matched`` read the baseline's spec (so editing it re-runs them, and only them)."""
@@ -216,6 +223,8 @@ def curve_slice(study, label, scoring=True):
             e["iterations"] = images["grid_iterations"]
     else:
         spec = entry(images, "samplers", sampler)
+    if not convention_applies(images, spec):
+        drop = drop + ["temperature"]
     return {**without(images, drop), "dataset": dataset, "entry": e, "curve": sampler, "sampler": spec,
             **_with_temperature(images, [spec], {}, "images")}
 

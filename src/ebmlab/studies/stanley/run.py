@@ -30,6 +30,7 @@ from ebmlab.report import csv_text
 from ebmlab.studies.stanley.config import (
     SAMPLER_LABELS, CurveJob, InpaintJob, ReferenceJob, RingsRun, temperature_of,
 )
+from ebmlab.studies.stanley.jobs import convention_applies
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.image import history_columns, ImageTrainConfig, ImageTrainer, SamplerSchedule, train_or_record
 from ebmlab.train.toy import frozen
@@ -152,6 +153,9 @@ def _job_hash(job: CurveJob) -> str:
     d = to_dict(job)
     d.pop("fid", None)
     d["entry"].pop("metrics", None)
+    if not convention_applies(d, d["sampler"]):   # as its slice: a sampler the convention leaves alone
+        d.pop("temperature", None)
+        d.pop("baseline", None)
     return config_hash(d)
 
 
