@@ -9,6 +9,8 @@
 #   snakemake reports/stanley_fid_curves.csv --cores all          # paper profile curves
 
 if "stanley" in config:
+    import re
+
     from ebmlab.studies.stanley import jobs as stn_jobs
 
     STN = config["stanley"]
@@ -20,13 +22,15 @@ if "stanley" in config:
     STN_TARGETS = []
 
     if STN["rings"] is not None:
-        STN_RINGS = stn_jobs.rings_labels(STN)
-        if not STN_RINGS:
-            raise WorkflowError(f"{PARAMS}: stanley.rings.samplers: name at least one sampler")
+        STN_RUNS = stn_jobs.rings_runs(STN)
+        STN_CELLS = stn_jobs.grid_labels(STN)
+        if not STN_RUNS and not STN_CELLS:
+            raise WorkflowError(f"{PARAMS}: stanley.rings: name at least one run or grid cell")
         STN_RINGS_THREADS = STN["rings"].get("threads", 1)
+        stn_ring_metrics = lambda labels: [f"{STN_DIR}/rings/{r}/metrics.json" for r in labels]
 
         wildcard_constraints:
-            stn_ring="|".join(STN_RINGS),
+            stn_ring="|".join(re.escape(r) for r in stn_jobs.rings_labels(STN)),
 
         rule stanley_rings_run:
             output:
@@ -47,18 +51,50 @@ if "stanley" in config:
                 "python -m ebmlab.studies.stanley rings --config {params.cfg:q} --job {wildcards.stn_ring} "
                 "--out {params.out} > {log} 2>&1"
 
+        if STN_CELLS:
+            # the grid table decides which cells run with every seed at the full iterations
+            checkpoint stanley_rings_grid:
+                input:
+                    stn_ring_metrics(STN_CELLS),
+                output:
+                    csv=f"{REPORTS}/stanley_rings_grid.csv",
+                    best=f"{STN_DIR}/rings/best.json",
+                params:
+                    runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+                    profile=PROFILE,
+                log:
+                    log_of("stanley", "rings_grid"),
+                localrule: True
+                conda:
+                    ENV
+                shell:
+                    "python -m ebmlab.studies.stanley rings-grid --runs {params.runs} --profile {params.profile} "
+                    "--csv {output.csv} --best {output.best} > {log} 2>&1"
+
+        # the best cell of each grid sampler, read from the checkpoint's output (none without a grid)
+        stn_best = lambda: list(json.loads(Path(checkpoints.stanley_rings_grid.get().output.best).read_text())
+                                .values()) if STN_CELLS else []
+        stn_first_seed = stn_jobs.seeds(STN["rings"])[0]
+
         rule stanley_rings_figure:
             input:
-                expand(f"{STN_DIR}/rings/{{r}}/metrics.json", r=STN_RINGS),
+                # Fig 1's rows: the best cells at their first seed, then the runs of their own
+                shown=lambda wildcards: stn_ring_metrics(
+                    [stn_jobs.seed_label(c, stn_first_seed) for c in stn_best()] + STN_RUNS),
+                seeded=lambda wildcards: stn_ring_metrics(
+                    [s for c in stn_best() for s in stn_jobs.seeded_labels(STN, c)]),
             output:
                 figure=figure(f"{FIGURES}/stanley/rings/stanley_rings.png", "stanley", "stanley_rings",
                               "STANLEY Fig 1", "rings"),
                 distance=figure(f"{FIGURES}/stanley/rings/stanley_rings_distance.png", "stanley",
                                 "stanley_rings_distance", "- (quantifies Fig 1)", "rings"),
-                csv=f"{REPORTS}/stanley_rings_distance.csv",
+                csv=f"{REPORTS}/stanley_rings_curves.csv",
+                seeds=f"{REPORTS}/stanley_rings_distance.csv",
+                claims=f"{REPORTS}/stanley_rings_claims.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
             params:
-                runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+                runs=lambda wildcards, input: [str(Path(p).parent) for p in input.shown],
+                seeded=lambda wildcards, input: [str(Path(p).parent) for p in input.seeded],
                 profile=PROFILE,
             log:
                 log_of("stanley", "rings_figure"),
@@ -66,11 +102,13 @@ if "stanley" in config:
             conda:
                 ENV
             shell:
-                "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --profile {params.profile} "
-                "--figure {output.figure} --distance-figure {output.distance} --csv {output.csv} "
+                "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --seeded {params.seeded} "
+                "--profile {params.profile} --figure {output.figure} --distance-figure {output.distance} "
+                "--csv {output.csv} --seeds-csv {output.seeds} --claims {output.claims} "
                 "--metrics {output.metrics} > {log} 2>&1"
 
-        STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv]
+        STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv,
+                        rules.stanley_rings_figure.output.claims]
 
     if STN["images"] is not None:
         IMG = STN["images"]
@@ -91,9 +129,14 @@ if "stanley" in config:
         stn_final = lambda ds, s: f"{STN_DIR}/{ds}/{s}/ckpt/{stn_jobs.points(IMG, ds)[-1]}.pt"
         stn_curve = lambda wildcards: stn_jobs.curve_label(wildcards.stn_ds, wildcards.stn_s)
 
+        # the grid's curves (cells of stanley.images.grid on grid_dataset) train and score as any curve
+        STN_GRID = stn_jobs.grid_curves(IMG)
+        STN_GRID_POINTS = [f"{STN_DIR}/{ds}/{c}/fid/{it}.json" for ds, c in STN_GRID
+                           for it in stn_jobs.points(IMG, ds, c)]
+
         wildcard_constraints:
             stn_ds="|".join(STN_DATASETS),
-            stn_s="|".join(IMG["samplers"]),
+            stn_s="|".join(re.escape(s) for s in [*IMG["samplers"], *(c for _, c in STN_GRID)]),
             stn_it=r"\d+",
 
         rule stanley_classifier:
@@ -200,6 +243,57 @@ if "stanley" in config:
                 "--metrics {output.metrics} --out-dir {params.out} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_curves.output.csv, *rules.stanley_curves.output.figures]
+
+        # Figs 2 (Flowers) and 3 (CIFAR-10): every curve's final samples, as its last scoring job drew them
+        STN_SAMPLES_PAPER = {"flowers102": "STANLEY Fig 2", "cifar10": "STANLEY Fig 3"}
+        STN_SAMPLES = {f"{ds}/{s}": f"{STN_DIR}/{ds}/{s}/samples/{stn_jobs.points(IMG, ds)[-1]}.png"
+                       for ds in STN_DATASETS for s in stn_jobs.samplers_of(IMG, ds)}
+
+        rule stanley_samples:
+            input:
+                list(STN_SAMPLES.values()),
+            output:
+                figures=[figure(f"{FIGURES}/stanley/images/stanley_samples_{ds}.png", "stanley", "stanley_samples",
+                                STN_SAMPLES_PAPER.get(ds, "- (layout of Figs 2-3)"), "images") for ds in STN_DATASETS],
+            params:
+                samples=" ".join(f"{k}={v}" for k, v in STN_SAMPLES.items()),
+                out=lambda wildcards, output: str(Path(output.figures[0]).parent),
+                profile=PROFILE,
+            log:
+                log_of("stanley", "samples"),
+            localrule: True
+            conda:
+                ENV
+            shell:
+                "python -m ebmlab.studies.stanley samples-figure --samples {params.samples} --profile {params.profile} "
+                "--out-dir {params.out} > {log} 2>&1"
+
+        STN_TARGETS += rules.stanley_samples.output.figures
+
+        if STN_GRID:
+            STN_GRID_DS = IMG["grid_dataset"]
+
+            rule stanley_images_grid:
+                input:
+                    STN_GRID_POINTS,
+                output:
+                    csv=f"{REPORTS}/stanley_{STN_GRID_DS}_grid.csv",
+                    curves=f"{REPORTS}/stanley_{STN_GRID_DS}_grid_curves.csv",
+                    figure=figure(f"{FIGURES}/stanley/images/stanley_grid_{STN_GRID_DS}.png", "stanley",
+                                  "stanley_grid", "- (the paper's grid search, section 5)", "images"),
+                params:
+                    out=lambda wildcards, output: str(Path(output.figure).parent),
+                    profile=PROFILE,
+                log:
+                    log_of("stanley", "images_grid"),
+                localrule: True
+                conda:
+                    ENV
+                shell:
+                    "python -m ebmlab.studies.stanley grid-curves --points {input} --profile {params.profile} "
+                    "--csv {output.csv} --curves-csv {output.curves} --out-dir {params.out} > {log} 2>&1"
+
+            STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure]
 
         if IMG.get("inpainting", {}) is not None:
             # the job's own slice names the data set and curves (the study's defaults included)

@@ -14,6 +14,10 @@ One iteration:
    * ``cd_k``: every chain starts at the positive batch (no buffer);
    * ``short_run``: every chain starts from noise, uniform over the data range or Gaussian
      (``start_noise``), with no buffer (Nijkamp et al.; STANLEY Algorithm 1);
+   * ``persistent``: every chain starts where it ended at the previous iteration (noise as
+     for ``short_run`` at the first one; no buffer, no reinitialisation): STANLEY
+     Algorithm 1 read with z_{t-1} carried over, so a sampler that sets its step from the
+     start state (STANLEY's gamma) takes it from the previous iterate;
 
    buffer-drawn starts get the ``augment`` transition (thesis 3.2.2);
 3. the sampler of this iteration (a :class:`SamplerSchedule` can switch samplers after
@@ -61,7 +65,7 @@ from ebmlab.train.buffer import ReplayBuffer
 from ebmlab.train.checkpoint import CheckpointStore
 from ebmlab.train.toy import frozen, summarise
 
-InitMode = Literal["nll", "true_cd", "cd_k", "short_run"]
+InitMode = Literal["nll", "true_cd", "cd_k", "short_run", "persistent"]
 
 
 @dataclasses.dataclass
@@ -77,7 +81,7 @@ class ImageTrainConfig:
     betas: tuple[float, float] = field((0.0, 0.999), doc="Adam betas (beta1 = 0 as in Du & Mordatch)")
     alpha: float = field(1.0, bound=NONNEG, doc="weight of the L2 energy penalty")
     grad_clip_norm: float | None = field(None, bound=POSITIVE, doc="clip the parameter-gradient norm; null = off")
-    init: InitMode = field("nll", doc="chain initialisation: nll | true_cd | cd_k | short_run")
+    init: InitMode = field("nll", doc="chain initialisation: nll | true_cd | cd_k | short_run | persistent")
     start_noise: Literal["uniform", "gaussian"] = field(
         "uniform", doc="short_run starts: uniform over the data range, or N(0, start_noise_std^2)")
     start_noise_std: float = field(1.0, bound=POSITIVE, doc="std of gaussian short_run starts")
@@ -233,7 +237,9 @@ class ImageTrainer:
         cfg, n = self.cfg, x_pos.shape[0]
         if cfg.init == "cd_k":
             return x_pos.clone(), None
-        if cfg.init == "short_run":
+        if cfg.init == "persistent" and self.last_negatives is not None:
+            return self.last_negatives.clone(), None   # z_{t-1}: restored with the checkpoint, so resume is exact
+        if cfg.init in ("short_run", "persistent"):
             if cfg.start_noise == "gaussian":
                 return cfg.start_noise_std * self.randn((n, *self.image_shape)), None
             return self.uniform_noise(n), None

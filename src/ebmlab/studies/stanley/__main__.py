@@ -11,14 +11,29 @@ from ebmlab.studies.stanley.jobs import JOBS, STUDY
 
 
 def _rings_figure(args):
-    from ebmlab.studies.stanley.claims import RINGS_COLUMNS, rings_rows, rings_summary
+    from ebmlab.studies.stanley import claims
     from ebmlab.studies.stanley.figures import read_rings_runs, rings_distance_figure, rings_figure
     runs = read_rings_runs(args.runs)
     metrics = [r["metrics"] for r in runs]
-    base.write_table(args.csv, rings_rows(metrics, args.profile), RINGS_COLUMNS, args.metrics,
-                     rings_summary(metrics))
+    seeded = base.read_runs(args.seeded or [], "metrics.json", "run 'rings' first")
+    summary = {"runs": claims.rings_summary(metrics), "seeded": claims.rings_summary(seeded)}
+    base.write_table(args.csv, claims.rings_rows(metrics, args.profile), claims.RINGS_COLUMNS, args.metrics, summary)
+    if args.seeds_csv:
+        base.write_table(args.seeds_csv, claims.seed_rows(seeded, args.profile), claims.SEED_COLUMNS)
+    if args.claims:
+        of = lambda name: [m for m in seeded if m["sampler"] == name]  # noqa: E731
+        base.write_claims(args.claims, claims.rings_claims(of("stanley"), of("langevin"), args.profile))
     rings_figure(runs, Path(args.figure))
     rings_distance_figure(runs, Path(args.distance_figure))
+
+
+def _rings_grid(args):
+    from ebmlab.io import atomic_write_json
+    from ebmlab.studies.stanley.claims import GRID_COLUMNS, best_cells, grid_rows
+    metrics = base.read_runs(args.runs, "metrics.json", "run 'rings' first")
+    rows = grid_rows(metrics, args.profile)
+    base.write_table(args.csv, rows, GRID_COLUMNS)
+    atomic_write_json(args.best, best_cells(rows, metrics))
 
 
 def _classifier(args):
@@ -55,9 +70,34 @@ def _curves(args):
     curve_figures(rows, Path(args.out_dir), args.profile)
 
 
-def _pair(text: str) -> tuple[str, str]:
+def _grid_curves(args):
+    from ebmlab.io import read_json
+    from ebmlab.studies.stanley.claims import CURVE_COLUMNS, IMAGE_GRID_COLUMNS, curve_rows, image_grid_rows
+    from ebmlab.studies.stanley.figures import curve_figures
+    points = [read_json(p, "run its 'fid' job first") for p in args.points]
+    rows = curve_rows(points, args.profile)
+    base.write_table(args.curves_csv, rows, CURVE_COLUMNS)
+    base.write_table(args.csv, image_grid_rows(rows, points, args.profile), IMAGE_GRID_COLUMNS)
+    curve_figures(rows, Path(args.out_dir), args.profile, prefix="stanley_grid_")
+
+
+def _samples_figure(args):
+    from ebmlab.studies.stanley.figures import samples_figure
+    by_dataset: dict[str, dict[str, str]] = {}
+    for text in args.samples:
+        curve, png = _pair(text, "--samples")
+        if curve.count("/") != 1:
+            raise ConfigError(f"--samples takes <dataset>/<sampler>=PNG, got {text!r}")
+        ds, label = curve.split("/")
+        by_dataset.setdefault(ds, {})[label] = png
+    for ds, grids in by_dataset.items():
+        samples_figure(grids, Path(args.out_dir) / f"stanley_samples_{ds}.png", f"{ds}, final samples "
+                                                                                 f"({args.profile} profile)")
+
+
+def _pair(text: str, flag: str = "--checkpoint") -> tuple[str, str]:
     if "=" not in text:
-        raise ConfigError(f"--checkpoint takes label=path, got {text!r}")
+        raise ConfigError(f"{flag} takes label=path, got {text!r}")
     k, v = text.split("=", 1)
     return k, v
 
@@ -75,7 +115,11 @@ COMMANDS = {
                           passes=("out",), args=(base.OUT,)),
     "rings-figure": base.Command(_rings_figure, "Fig 1 and the distance-to-truth curve from rings runs", args=(
         base.RUNS, base.PROFILE, (("--figure",), dict(required=True, help="Fig 1 (PNG)")),
-        (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS)),
+        (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS,
+        (("--seeded",), dict(nargs="*", help="the best settings' seeded runs (distance table, claims)")),
+        (("--seeds-csv",), dict(help="the best settings per seed and mean +- sd (CSV)")), base.CLAIMS)),
+    "rings-grid": base.Command(_rings_grid, "the rings grid, ranked, and the best cell of each sampler", args=(
+        base.RUNS, base.PROFILE, base.CSV, (("--best",), dict(required=True, help="best cells (JSON)")))),
     "classifier": base.Command(_classifier, "train the digit classifier of one data set (metric 'classifier')",
                                job=True, args=((("--out",), dict(required=True, help="weights file (.pt)")),)),
     "reference": base.reference_command("ebmlab.studies.stanley.run"),
@@ -90,6 +134,13 @@ COMMANDS = {
     "curves": base.Command(_curves, "collect scored points into the curves table and figures", args=(
         (("--points",), dict(nargs="+", required=True, help="scored points (JSON)")), base.PROFILE, base.CSV,
         (("--out-dir",), dict(required=True, help="figure folder (stanley_fid_<dataset>.png)")), base.METRICS)),
+    "grid-curves": base.Command(_grid_curves, "an image grid: its cells ranked, their curves and figure", args=(
+        (("--points",), dict(nargs="+", required=True, help="the grid curves' scored points (JSON)")),
+        base.PROFILE, base.CSV, (("--curves-csv",), dict(required=True, help="every point of the grid (CSV)")),
+        base.OUT_DIR)),
+    "samples-figure": base.Command(_samples_figure, "Figs 2-3: each curve's final samples side by side", args=(
+        (("--samples",), dict(nargs="+", required=True, metavar="DATASET/SAMPLER=PNG",
+                              help="each curve's final sample grid")), base.PROFILE, base.OUT_DIR)),
     "inpaint": base.Command(_inpaint, "Fig 6: inpainting with the final checkpoints", job=True, args=(
         (("--checkpoint",), dict(action="append", default=[], metavar="LABEL=PATH", required=True)),
         (("--figure",), dict(required=True)), base.CSV, base.PROFILE)),

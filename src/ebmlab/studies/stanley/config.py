@@ -21,7 +21,9 @@ from ebmlab.engine.image import ImageEngineConfig, engine_field
 from ebmlab.metrics.classifier import ClassifierConfig
 from ebmlab.models import ConvNetConfig, ModelSpec
 from ebmlab.samplers import SamplerSpec
-from ebmlab.studies.base import Device, device_field, JobHost, on_diverge_field, sampler_study, threads_field
+from ebmlab.studies.base import (
+    Device, device_field, JobHost, check_seeds, on_diverge_field, sampler_study, threads_field,
+)
 from ebmlab.studies.stanley import jobs
 from ebmlab.train.image import ImageTrainConfig
 
@@ -36,6 +38,45 @@ def _spec(name: str, **kw) -> Tagged:
 
 
 # ---------------------------------------------------------------------------
+# one temperature convention for every sampler of a study
+
+#: ``matched``: MH and HMC target the Langevin baseline's implied T = noise_std^2 / (2 step);
+#: ``one``: every sampler at T = 1 (Langevin's noise sqrt(2 step), STANLEY's eps 1)
+Temperature = Literal["matched", "one"]
+
+
+def temperature_of(spec: Tagged) -> float | None:
+    """The T of exp(-E / T) a sampler's moves target (GD: none).
+
+    Langevin x - h grad E + sigma xi: T = sigma^2 / (2 h); STANLEY's step gamma / 2 with
+    noise sqrt(gamma) eps: T = eps^2 whatever gamma is; MH and HMC: their ``temperature``."""
+    c = spec.config
+    if spec.name == "langevin":
+        return c.implied_temperature
+    if spec.name == "stanley":
+        return c.noise_std ** 2
+    return getattr(c, "temperature", None) if spec.name in jobs.TEMPERED else None
+
+
+def under_convention(spec: Tagged, convention: str, baseline: Tagged | None) -> Tagged:
+    """``spec`` with the study's temperature convention applied (the study builds every sampler so)."""
+    c = spec.config
+    if convention == "one":
+        target = 1.0
+        changes = ({"noise_std": math.sqrt(2 * c.step_size)} if spec.name == "langevin"
+                   else {"noise_std": 1.0} if spec.name == "stanley" else {})
+    else:
+        target, changes = None, {}
+        if spec.name in jobs.TEMPERED:
+            check(baseline is not None, f"temperature 'matched': {spec.name} needs the baseline "
+                                        f"{jobs.BASELINE!r} in its job's slice")
+            target = temperature_of(baseline)
+    if spec.name in jobs.TEMPERED:
+        changes = {"temperature": target}
+    return Tagged(spec.name, dataclasses.replace(c, **changes)) if changes else spec
+
+
+# ---------------------------------------------------------------------------
 # rings toy (Fig 1)
 
 def _rings_train() -> ImageTrainConfig:
@@ -46,9 +87,14 @@ def _rings_train() -> ImageTrainConfig:
 
 
 def _rings_samplers() -> dict:
-    # gamma = 0.14 ("constant learning rate 0.14"), th = 0.01, eps = 0.01; Langevin = fixed gamma
+    # gamma = 0.14 ("constant learning rate 0.14"), th = 0.01, eps = 0.01; Langevin = fixed gamma.
+    # MH's proposal and HMC's leapfrog step are Langevin's noise std: at the matched T one
+    # leapfrog step is then MALA on the Langevin baseline's own proposal
+    sigma = math.sqrt(0.14) * 0.01
     return {"stanley": _spec("stanley", th=0.01, noise_std=0.01, step_size=0.14),
-            "langevin": _spec("langevin", step_size=0.07, noise_std=math.sqrt(0.14) * 0.01)}
+            "langevin": _spec("langevin", step_size=0.07, noise_std=sigma),
+            "mh": _spec("rwmh", noise_std=sigma),
+            "hmc": _spec("hmc", step_size=sigma, n_leapfrog=3)}
 
 
 @dataclasses.dataclass
@@ -68,13 +114,78 @@ class RingsCommon:
     eval_samples: int = field(2000, bound=Bound(lo=2), doc="generated and true points per distance")
     distance: Literal["energy", "mmd"] = field("energy", doc="energy distance or Gaussian-kernel MMD^2")
     mmd_bandwidth: float = field(0.3, bound=POSITIVE, doc="kernel bandwidth of the mmd distance")
+    temperature: Temperature = field("matched", doc="matched: MH and HMC at the Langevin baseline's implied T; "
+                                                    "one: every sampler at T = 1 (docs/stanley.md)")
+    hmc_reflect: bool = field(True, doc="HMC reflects at the data box (the samplers here have no clamp)")
 
     def __post_init__(self):
-        check(self.train.init == "short_run", "stanley.rings.train.init must be 'short_run' (Algorithm 1)")
+        check(self.train.init == "short_run", "stanley.rings.train.init must be 'short_run' (Algorithm 1; "
+                                              "gamma_from: previous makes a run's chains persistent)")
 
 
-RingsStudy, RingsRun = sampler_study(RingsCommon, SamplerSpec, _rings_samplers, "stanley", module=__name__,
-                                     names=("RingsStudy", "RingsRun"), where="stanley.rings.")
+def check_grid(grid: dict, specs: dict, where: str) -> None:
+    """A grid names known samplers and settings they have, each with at least one value."""
+    for label, axes in grid.items():
+        check(label in specs, f"{where}: unknown sampler {label!r} (samplers: {', '.join(specs)})")
+        names = {f.name for f in dataclasses.fields(specs[label].config)}
+        for key, values in axes.items():
+            check(key in names, f"{where}.{label}: {key!r} is not a setting of {specs[label].name} "
+                                f"({', '.join(sorted(names))})")
+            check(len(values) > 0, f"{where}.{label}.{key}: give at least one value")
+
+
+_RingsStudy, _RingsRun = sampler_study(RingsCommon, SamplerSpec, _rings_samplers, "stanley", module=__name__,
+                                       names=("RingsStudy", "RingsRun"), where="stanley.rings.")
+GammaFrom = Literal["fresh", "previous"]
+
+
+@dataclasses.dataclass
+class RingsStudy(_RingsStudy):
+    """The rings toy: shared settings, the samplers, their grid, seeds and readings of gamma."""
+
+    grid: dict[str, dict[str, list[float]]] = field(
+        default_factory=dict, doc="sampler label -> setting -> values: one run per cell of the product, "
+                                  "labelled <sampler>_<setting><value>... (e.g. stanley_th0.01_eps0.01)")
+    grid_iterations: int | None = field(None, bound=Bound(lo=1), doc="iterations of a grid cell; null = iterations")
+    seeds: list[int] | None = field(None, doc="seeds of the best cell of each grid sampler, at the full "
+                                              "iterations; null = [seed]")
+    runs: list[str] | None = field(None, doc="sampler labels trained on their own at the full iterations; "
+                                             "null = every one")
+    gamma_from: dict[str, GammaFrom] = field(
+        default_factory=dict, doc="sampler label -> fresh (chains from noise every iteration, gamma at the "
+                                  "fresh start) or previous (persistent chains: gamma from the previous "
+                                  "iterate, Algorithm 1 line 3); absent = fresh")
+
+    def __post_init__(self):
+        super().__post_init__()
+        known = ", ".join(self.samplers)
+        check_grid(self.grid, self.samplers, "stanley.rings.grid")
+        for key, labels in (("runs", self.runs or []), ("gamma_from", self.gamma_from)):
+            for label in labels:
+                check(label in self.samplers, f"stanley.rings.{key}: unknown sampler {label!r} (samplers: {known})")
+        check_seeds(self.seeds, None, self.samplers, where="stanley.rings.")
+        check(self.temperature == "one" or jobs.BASELINE in self.samplers,
+              f"stanley.rings: temperature 'matched' needs a {jobs.BASELINE!r} sampler (the baseline)")
+
+
+@dataclasses.dataclass
+class RingsRun(_RingsRun):
+    """One rings run: shared settings, its sampler, the baseline whose T it may take, its gamma."""
+
+    baseline: dict[str, SamplerSpec] = field(default_factory=dict, doc="the Langevin baseline, by its label "
+                                             "(MH and HMC under temperature: matched; empty otherwise)")
+    gamma_from: GammaFrom = field("fresh", doc="fresh: chains from noise; previous: persistent chains")
+
+    def build_sampler(self):
+        """The run's sampler under the study's temperature convention; HMC reflected at the data box."""
+        spec = under_convention(self.sampler, self.temperature, self.baseline.get(jobs.BASELINE))
+        if spec.name == "hmc" and self.hmc_reflect and spec.config.reflect is None:
+            spec = Tagged("hmc", dataclasses.replace(spec.config, reflect=self.data.box))
+        return samplers.build(spec)
+
+    def train_config(self) -> ImageTrainConfig:
+        # persistent chains carry z_{t-1} over, so STANLEY's gamma (recompute: run) comes from it
+        return dataclasses.replace(self.train, init="persistent") if self.gamma_from == "previous" else self.train
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +275,10 @@ class ImagesHost(JobHost):
 class ImagesCommon(ImagesHost):
     """Settings every image job shares."""
 
-    clamp_chains: bool = field(True, doc="clamp chain states to the data range (samplers with a clamp option)")
+    clamp_chains: bool = field(True, doc="keep chains in the data range: clamp (samplers with a clamp option), "
+                                         "reflect (HMC)")
+    temperature: Temperature = field("matched", doc="matched: MH and HMC at the Langevin baseline's implied T; "
+                                                    "one: every sampler at T = 1 (docs/stanley.md)")
     on_diverge: Literal["record", "fail"] = on_diverge_field("later points say 'diverged'")
     train: ImageTrainConfig = field(default_factory=_images_train)
     fid: CurveFID = field(default_factory=CurveFID)
@@ -179,11 +293,25 @@ class ImagesStudy(ImagesCommon):
     datasets: dict[str, CurveDataset] = field(default_factory=_images_datasets, doc="panel label -> data set")
     samplers: dict[str, SamplerSpec] = field(default_factory=_images_samplers, doc="curve label -> sampler")
     inpainting: InpaintConfig | None = field(default_factory=InpaintConfig, doc="Fig 6; null = none")
+    grid: dict[str, dict[str, list[float]]] = field(
+        default_factory=dict, doc="sampler label -> setting -> values: one curve per cell on grid_dataset, "
+                                  "labelled <sampler>_<setting><value>... (as the rings grid)")
+    grid_dataset: str | None = field(None, doc="the data set the grid runs on (required with a grid)")
+    grid_iterations: int | None = field(None, bound=Bound(lo=1), doc="iterations of a grid curve; "
+                                                                     "null = the data set's")
 
     def __post_init__(self):
         super().__post_init__()
         check(len(self.datasets) > 0 and len(self.samplers) > 0,
               "stanley.images needs at least one data set and one sampler")
+        check_grid(self.grid, self.samplers, "stanley.images.grid")
+        if self.grid:
+            check(self.grid_dataset in self.datasets, f"stanley.images.grid_dataset: give one of "
+                                                      f"{', '.join(self.datasets)}, got {self.grid_dataset!r}")
+            every = self.datasets[self.grid_dataset].eval_every
+            check(self.grid_iterations is None or self.grid_iterations % every == 0,
+                  f"stanley.images.grid_iterations ({self.grid_iterations}) must be a multiple of "
+                  f"{self.grid_dataset}'s eval_every ({every})")
         for ds, e in self.datasets.items():
             for label in e.samplers or []:
                 check(label in self.samplers, f"datasets.{ds}.samplers: unknown sampler {label!r} "
@@ -219,12 +347,16 @@ class _ImageJobMixin:
                                    optimizer=e.optimizer or self.train.optimizer)
 
     def build_sampler(self, spec: Tagged):
-        """The sampler with this data set's STANLEY threshold and, if set, the data-range clamp."""
+        """The sampler under the study's temperature convention, with this data set's STANLEY
+        threshold and, if set, the data range (a clamp, or HMC's reflection)."""
+        spec = under_convention(spec, self.temperature, self.baseline.get(jobs.BASELINE))
         changes = {}
         if spec.name == "stanley" and self.entry.th is not None:
             changes["th"] = self.entry.th
         if self.clamp_chains and hasattr(spec.config, "clamp") and spec.config.clamp is None:
             changes["clamp"] = self.value_range
+        if self.clamp_chains and spec.name == "hmc" and spec.config.reflect is None:
+            changes["reflect"] = self.value_range
         return samplers.build(Tagged(spec.name, dataclasses.replace(spec.config, **changes)))
 
 
@@ -236,6 +368,8 @@ class CurveJob(_ImageJobMixin, ImagesCommon):
     entry: CurveDataset = field(default_factory=CurveDataset)
     curve: str = field("stanley", doc="curve (sampler) label")
     sampler: SamplerSpec = field(default_factory=lambda: _images_samplers()["stanley"])
+    baseline: dict[str, SamplerSpec] = field(default_factory=dict, doc="the Langevin baseline, by its label "
+                                             "(MH and HMC under temperature: matched; empty otherwise)")
 
     @property
     def label(self) -> str:
@@ -251,11 +385,16 @@ class InpaintJob(_ImageJobMixin, ImagesCommon):
     entry: CurveDataset = field(default_factory=CurveDataset)
     samplers: dict[str, SamplerSpec] = field(default_factory=dict, doc="label -> sampler")
     inpainting: InpaintConfig = field(default_factory=InpaintConfig)
+    baseline: dict[str, SamplerSpec] = field(default_factory=dict, doc="the Langevin baseline, by its label "
+                                             "(MH and HMC under temperature: matched; empty otherwise)")
 
     def curve_job(self, label: str) -> CurveJob:
         """Curve ``label`` of this data set, as its training segments saw it (their checkpoint identity)."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ImagesCommon)}
-        return CurveJob(**shared, dataset=self.dataset, entry=self.entry, curve=label, sampler=self.samplers[label])
+        spec = self.samplers[label]
+        baseline = self.baseline if spec.name in jobs.TEMPERED else {}
+        return CurveJob(**shared, dataset=self.dataset, entry=self.entry, curve=label, sampler=spec,
+                        baseline=baseline)
 
 
 @dataclasses.dataclass

@@ -5,7 +5,9 @@
 * stanley_rings_distance: the distance of generated to true samples over iterations;
 * stanley_fid_<dataset>: the score of every sampler against iterations (Figs 4-5). The
   y-axis names the metric: an Inception FID, or the labelled substitute / stand-in;
-* stanley_inpainting: originals, masked inputs, then one row of fills per sampler (Fig 6).
+* stanley_inpainting: originals, masked inputs, then one row of fills per sampler (Fig 6);
+* stanley_samples_<dataset>: each curve's final samples side by side (Figs 2-3);
+* stanley_grid_<dataset>: the score of every grid cell against iterations.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from ebmlab.io import load_torch
 from ebmlab.plotting import plt, save  # Agg backend, set there
 from ebmlab.studies.base import RunFolder
+from ebmlab.studies.stanley.config import SAMPLER_LABELS as SAMPLER_NAMES
 
 COLORS = {"STANLEY": "tab:red", "Langevin": "tab:blue", "MH": "tab:green", "HMC": "tab:purple",
           "GD (no noise)": "tab:gray", "stanley": "tab:red", "langevin": "tab:blue"}
@@ -28,6 +31,18 @@ SCORE_COLUMNS = [("fid", "FID (Inception)"),
 
 def _order(label: str) -> int:
     return 0 if label.lower() == "stanley" else 1 if label.lower() == "langevin" else 2
+
+
+#: a rings run's legend name by its sampler (grid cells and seeded runs are labelled by settings)
+_BY_SAMPLER = {"stanley": "STANLEY", "langevin": "Langevin", "rwmh": "MH", "hmc": "HMC", "gd": "GD (no noise)"}
+
+
+def _color(m: dict) -> str:
+    return COLORS.get(m["label"]) or COLORS.get(_BY_SAMPLER.get(m.get("sampler"), ""), "tab:orange")
+
+
+def _run_order(r: dict) -> int:
+    return _order(r["metrics"].get("sampler", r["metrics"]["label"]))
 
 
 def read_rings_runs(run_dirs: list[str]) -> list[dict]:
@@ -43,7 +58,7 @@ def read_rings_runs(run_dirs: list[str]) -> list[dict]:
 
 
 def rings_figure(runs: list[dict], path: Path) -> None:
-    runs = sorted(runs, key=lambda r: _order(r["metrics"]["label"]))
+    runs = sorted(runs, key=_run_order)
     its = sorted({i for r in runs for i in r["snapshots"]})
     cols = 1 + max(1, len(its))
     fig, axes = plt.subplots(len(runs), cols, figsize=(2.2 * cols, 2.2 * len(runs)), squeeze=False)
@@ -52,12 +67,12 @@ def rings_figure(runs: list[dict], path: Path) -> None:
         truth = r["truth"]
         row[0].scatter(truth[:, 0], truth[:, 1], s=1, c="k")
         row[0].set_title("data", fontsize=8)
-        row[0].set_ylabel(r["metrics"]["label"])
+        row[0].set_ylabel(r["metrics"]["label"].replace("/", "\n"), fontsize=7)
         for ax, it in zip(row[1:], its):
             x = r["snapshots"].get(it)
             if x is not None:
                 x = x[torch.isfinite(x).all(dim=1)]
-                ax.scatter(x[:, 0], x[:, 1], s=1, c=COLORS.get(r["metrics"]["label"], "tab:orange"))
+                ax.scatter(x[:, 0], x[:, 1], s=1, c=_color(r["metrics"]))
             if x is None and r["metrics"]["diverged"]:
                 ax.text(0.5, 0.5, f"diverged at\niteration {r['metrics']['iterations']}", ha="center",
                         va="center", fontsize=8, transform=ax.transAxes)
@@ -78,11 +93,11 @@ def rings_distance_figure(runs: list[dict], path: Path) -> None:
     panels = [(axes[0], "distance", "noise_floor", f"{metric} distance to true samples"),
               (axes[1], "radial_w1", "noise_floor_radial_w1", "W1 distance of the radii to true samples")]
     for ax, key, floor_key, ylabel in panels:
-        for r in sorted(runs, key=lambda r: _order(r["metrics"]["label"])):
+        for r in sorted(runs, key=_run_order):
             pts = [p for p in r["metrics"]["points"] if p.get(key) is not None]
             label = r["metrics"]["label"] + (" (diverged)" if r["metrics"]["diverged"] else "")
             ax.plot([p["iteration"] for p in pts], [p[key] for p in pts], marker=".", label=label,
-                    color=COLORS.get(r["metrics"]["label"]))
+                    color=_color(r["metrics"]))
         floor = runs[0]["metrics"].get(floor_key) if runs else None
         if floor:
             ax.axhline(floor, color="k", ls="--", lw=0.8, label="two true samples (floor)")
@@ -101,7 +116,7 @@ def _num(v):
         return None
 
 
-def curve_figures(rows: list[dict], out_dir: Path, profile: str) -> list[Path]:
+def curve_figures(rows: list[dict], out_dir: Path, profile: str, prefix: str = "stanley_fid_") -> list[Path]:
     paths = []
     for ds in sorted({r["dataset"] for r in rows}):
         mine = [r for r in rows if r["dataset"] == ds]
@@ -114,13 +129,15 @@ def curve_figures(rows: list[dict], out_dir: Path, profile: str) -> list[Path]:
             for s in sorted({r["sampler"] for r in mine}, key=_order):
                 pts = [(r["iteration"], _num(r[col])) for r in mine if r["sampler"] == s]
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s, color=COLORS.get(s))
+            if len({r["sampler"] for r in mine}) > 5:   # a grid: the legend beside the axes
+                ax.legend(fontsize=6, bbox_to_anchor=(1.02, 1), loc="upper left")
             ax.set_ylabel(label)
             ax.legend(fontsize=8)
         ax.set_xlabel("EBM iteration")
         data = mine[0]["data"] if mine else ds
         ax.set_title(f"{data} ({profile} profile)", fontsize=9)
         fig.tight_layout()
-        path = out_dir / f"stanley_fid_{ds}.png"
+        path = out_dir / f"{prefix}{ds}.png"
         save(fig, path)
         paths.append(path)
     return paths
@@ -149,6 +166,24 @@ def inpainting_figure(x: torch.Tensor, mask: torch.Tensor, filled: dict, path: P
                 continue
             _show(ax, imgs[k])
         axrow[0].set_ylabel(name.replace(" (", "\n("), fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save(fig, path)
+
+
+#: Figs 2-3 order their panels so: Langevin, STANLEY, MH, HMC, GD
+SAMPLE_ORDER = ["langevin", "stanley", "mh", "hmc", "gd"]
+
+
+def samples_figure(grids: dict[str, str], path: Path, title: str) -> None:
+    """One panel per curve: its sample grid (a PNG the scoring job wrote), in the paper's order."""
+    labels = sorted(grids, key=lambda k: SAMPLE_ORDER.index(k) if k in SAMPLE_ORDER else len(SAMPLE_ORDER))
+    fig, axes = plt.subplots(1, len(labels), figsize=(3 * len(labels), 3.3), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        ax.imshow(plt.imread(grids[label]), cmap="gray")
+        ax.set_title(SAMPLER_NAMES.get(label, label), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     save(fig, path)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ebmlab import samplers
 from ebmlab.cli import resolve_device
-from ebmlab.config import check, to_dict
+from ebmlab.config import Tagged, check, to_dict
 from ebmlab.data.images import load_images
 from ebmlab.data.rings import PointSet, rings
 from ebmlab.engine.image import engine_target
@@ -28,7 +27,10 @@ from ebmlab.plotting import save_image_grid
 from ebmlab.progress import progress as progress_iter
 from ebmlab.records import write_record
 from ebmlab.report import csv_text
-from ebmlab.studies.stanley.config import SAMPLER_LABELS, CurveJob, InpaintJob, ReferenceJob, RingsRun
+from ebmlab.studies.stanley.config import (
+    SAMPLER_LABELS, CurveJob, InpaintJob, ReferenceJob, RingsRun, temperature_of,
+)
+from ebmlab.studies.stanley.jobs import convention_applies
 from ebmlab.train.checkpoint import CheckpointStore, config_hash
 from ebmlab.train.image import history_columns, ImageTrainConfig, ImageTrainer, SamplerSchedule, train_or_record
 from ebmlab.train.toy import frozen
@@ -80,14 +82,14 @@ def rings_run(run: RingsRun, out: Path) -> None:
     """Train one sampler on the rings toy: Fig 1 snapshots and the distance-to-truth curve."""
     torch.set_num_threads(run.threads)
     device = resolve_device(run.device)
-    sampler = samplers.build(run.sampler)
+    sampler = run.build_sampler()
     gen = torch.Generator().manual_seed(run.seed)
     x_train, _ = rings(run.data.n_train, run.data, gen)
     truth, _ = rings(run.eval_samples, run.data, torch.Generator().manual_seed(run.seed + 104729))
     resolved = to_dict(run)
     torch.manual_seed(run.seed)  # the same initial weights for every sampler
     model = build_model(run.model, (2,))
-    cfg = _train_for(run.train, run.iterations, run.data.n_train)
+    cfg = _train_for(run.train_config(), run.iterations, run.data.n_train)
     store = CheckpointStore(out / "ckpt", config_hash(resolved))
     box = run.data.box
     trainer = ImageTrainer(model, PointSet(x_train), cfg, SamplerSchedule(sampler), seed=run.seed, device=device,
@@ -133,7 +135,8 @@ def rings_run(run: RingsRun, out: Path) -> None:
     write_record(out / "rings.run.yaml", command="ebmlab.studies.stanley rings", config=resolved, seed=run.seed,
                  extra={"wall_seconds": trainer.wall, "diverged": diverged})
     atomic_write_json(out / "metrics.json", {
-        "label": run.label, "sampler": run.sampler.name, "sampler_config": to_dict(run.sampler.config),
+        "label": run.label, "sampler": run.sampler.name, "sampler_config": to_dict(sampler.config),
+        "temperature": temperature_of(Tagged(sampler.name, sampler.config)), "gamma_from": run.gamma_from,
         "distance": run.distance, "points": points, "noise_floor": floor, "noise_floor_radial_w1": floor_w1,
         "iterations": reached,
         "iterations_planned": trainer.total, "seconds_per_iteration": _mean_seconds(hist),
@@ -150,6 +153,9 @@ def _job_hash(job: CurveJob) -> str:
     d = to_dict(job)
     d.pop("fid", None)
     d["entry"].pop("metrics", None)
+    if not convention_applies(d, d["sampler"]):   # as its slice: a sampler the convention leaves alone
+        d.pop("temperature", None)
+        d.pop("baseline", None)
     return config_hash(d)
 
 
@@ -237,7 +243,9 @@ def fid_point(job: CurveJob, checkpoint: str, ref_dir: str, classifier: str | No
     extractors, refs = _extractors_refs(job, job.entry.metrics, classifier, ref_dir, device)
     ckpt = _load_segment(checkpoint, job)
     hist = ckpt["trainer"]["history"]
+    sampler = job.build_sampler(job.sampler)
     point = {"dataset": job.dataset, "sampler": job.curve, "sampler_name": job.sampler.name,
+             "sampler_config": to_dict(sampler.config), "temperature": temperature_of(Tagged(sampler.name, sampler.config)),
              "iteration": ckpt["iteration"], "n_samples": 0, "diverged": ckpt.get("diverged"),
              "scores": {k: None for k in extractors},
              "extractors": {k: getattr(ex, "id", k) for k, ex in extractors.items()},
@@ -248,7 +256,7 @@ def fid_point(job: CurveJob, checkpoint: str, ref_dir: str, classifier: str | No
     if not ckpt.get("diverged"):
         model = _model_at(job, ckpt, tuple(data.x.shape[1:]), device)
         gen = torch.Generator(device=device).manual_seed(job.fid.seed)
-        x = short_run_samples(model, job.build_sampler(job.sampler), job.train, job.fid.n_samples,
+        x = short_run_samples(model, sampler, job.train, job.fid.n_samples,
                               tuple(data.x.shape[1:]), job.value_range, job.steps, gen, device, job.fid.batch_size,
                               progress=None)
         point["n_samples"] = int(x.shape[0])
