@@ -147,6 +147,8 @@ class RingsStudy(_RingsStudy):
         default_factory=dict, doc="sampler label -> setting -> values: one run per cell of the product, "
                                   "labelled <sampler>_<setting><value>... (e.g. stanley_th0.01_eps0.01)")
     grid_iterations: int | None = field(None, bound=Bound(lo=1), doc="iterations of a grid cell; null = iterations")
+    run_iterations: int | None = field(None, bound=Bound(lo=1),
+                                       doc="iterations of the seeded best cells and of `runs`; null = iterations")
     seeds: list[int] | None = field(None, doc="seeds of the best cell of each grid sampler, at the full "
                                               "iterations; null = [seed]")
     runs: list[str] | None = field(None, doc="sampler labels trained on their own at the full iterations; "

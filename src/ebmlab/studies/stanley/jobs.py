@@ -32,7 +32,7 @@ INPAINT_SAMPLERS = ("stanley", "langevin")
 
 _IMAGE_TABLES = ["datasets", "samplers", "inpainting", "grid", "grid_dataset", "grid_iterations"]
 #: the rings study's tables and run lists (a run reads its own entry of them, never the whole)
-_RINGS_TABLES = ["samplers", "grid", "grid_iterations", "seeds", "runs", "gamma_from"]
+_RINGS_TABLES = ["samplers", "grid", "grid_iterations", "run_iterations", "seeds", "runs", "gamma_from"]
 
 #: the run whose implied temperature MH and HMC take under ``temperature: matched``
 BASELINE = "langevin"
@@ -106,7 +106,8 @@ def rings_slice(study, label):
     """A rings run: every shared rings setting, its label, its own sampler and reading of gamma.
 
     A grid cell is its sampler with the cell's settings, at ``grid_iterations``; a seeded cell
-    the same sampler at the full iterations with that seed."""
+    the same sampler with that seed, and a run of ``runs`` its own sampler, both at
+    ``run_iterations`` (null: the full iterations)."""
     rings = part(study, "rings")
     cells = grid_cells(rings)
     extra = {}
@@ -123,6 +124,8 @@ def rings_slice(study, label):
         extra["seed"] = seed
     else:
         base, settings = label, {}
+    if label not in cells and rings.get("run_iterations") is not None:
+        extra["iterations"] = rings["run_iterations"]
     spec = {**entry(rings, "samplers", base), **settings}
     gamma_from = (rings.get("gamma_from") or {}).get(base)
     if gamma_from is not None:
