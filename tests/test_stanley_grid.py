@@ -89,7 +89,12 @@ def test_grid_cells_are_the_product_and_labelled_by_their_settings():
     run = job_of(study, JOBS["rings"], "stanley_th0.02_eps0.005")
     assert (run.sampler.config.th, run.sampler.config.noise_std, run.iterations) == (0.02, 0.005, 2500)
     seeded = job_of(study, JOBS["rings"], "stanley_th0.02_eps0.005/seed2")
-    assert (seeded.seed, seeded.iterations, seeded.sampler.config.th) == (2, 10000, 0.02)
+    assert (seeded.seed, seeded.iterations, seeded.sampler.config.th) == (2, 2500, 0.02)   # run_iterations
+    assert job_of(study, JOBS["rings"], "hmc").iterations == 2500
+    full = from_dict(StanleyStudy, {**to_dict(study), "rings": {**to_dict(study.rings), "run_iterations": None}})
+    assert job_of(full, JOBS["rings"], "stanley_th0.02_eps0.005/seed2").iterations == 10000
+    assert job_of(full, JOBS["rings"], "hmc").iterations == 10000
+    assert job_of(full, JOBS["rings"], "stanley_th0.02_eps0.005").iterations == 2500   # the grid keeps its own
     with pytest.raises(ConfigError, match="seed 7 is not one of its seeds"):
         job_of(study, JOBS["rings"], "stanley_th0.02_eps0.005/seed7")
     with pytest.raises(ConfigError, match="'tau' is not a setting of stanley"):
