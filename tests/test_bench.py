@@ -20,7 +20,7 @@ def test_gmm_bench_smoke(tmp_path):
     rows = [line.split() for line in text.splitlines() if line.strip().startswith(("sgld", "mala"))]
     assert len(rows) == 4  # one timing row and one check row per sampler
     assert all(row[-1] == "PASS" for row in rows[2:])
-    assert "Projected run of this configuration on 2 cores (2 trainings of 20 x 100 transitions" in text
+    assert "Projected run of this configuration on 2 cores (4 trainings (runs x seeds) of 20 x 100 transitions" in text
 
 
 @pytest.mark.parametrize("args,message", [

@@ -23,11 +23,11 @@ import torch
 
 from ebmlab import samplers
 from ebmlab.cli import raw_config
-from ebmlab.config import from_dict
-from ebmlab.studies.base import job_of
+from ebmlab.config import from_dict, to_dict
+from ebmlab.studies.base import job_of, seed_label, seeds, seeds_of
 from ebmlab.studies.gmm import run as gmm
 from ebmlab.studies.gmm.config import GMMStudy
-from ebmlab.studies.gmm.jobs import JOBS
+from ebmlab.studies.gmm.jobs import JOBS, seeded_runs
 from ebmlab.bench.common import Report, cpu_model, load_note
 from ebmlab.engine import CompiledChain, MLPTarget
 from ebmlab.samplers import Target
@@ -86,8 +86,9 @@ def schedule(durations: list[float], workers: int) -> float:
 def main(args, out: Report) -> bool:
     study = from_dict(GMMStudy, raw_config(args))
     labels = args.samplers or list(study.samplers)
+    first = seeds(to_dict(study))[0]   # the benchmark times each run's first seed
     for label in labels:
-        job_of(study, JOBS["train"], label)  # unknown labels stop here, before any output
+        job_of(study, JOBS["train"], seed_label(label, first))  # unknown labels stop here, before any output
     torch.set_num_threads(study.threads)
     out(f"GMM sampling benchmark ({args.params or 'defaults'}, section {args.section})")
     out(f"CPU: {cpu_model()}; torch {torch.__version__}; {study.threads} thread(s) per job")
@@ -97,7 +98,7 @@ def main(args, out: Report) -> bool:
     rows, checks, per_job, naive_job = [], [], [], []
     all_ok = True
     for label in labels:
-        run = job_of(study, JOBS["train"], label)
+        run = job_of(study, JOBS["train"], seed_label(label, first))
         engine_name = gmm.engine_of(run) if run.engine != "auto" else "compiled"
         data = gmm._data(run)
         model = gmm._model(run).requires_grad_(False)
@@ -142,12 +143,18 @@ def main(args, out: Report) -> bool:
                "p99 |dx|", "check"], checks)
     out()
     workers = 2
-    out(f"Projected run of this configuration on {workers} cores ({len(labels)} trainings of {study.train.epochs} x "
+    # every seed of a run is one more training of the same cost
+    raw = to_dict(study)
+    n_seeds = [len(seeds_of(raw, label, seeded_runs(raw))) for label in labels]
+    per_job = [t for t, n in zip(per_job, n_seeds) for _ in range(n)]
+    naive_job = [t for t, n in zip(naive_job, n_seeds) for _ in range(n)]
+    out(f"Projected run of this configuration on {workers} cores ({len(per_job)} trainings (runs x seeds) of "
+        f"{study.train.epochs} x "
         f"{study.train.steps} transitions, plus evaluation and the compilation above; process start-up and "
         f"figures not included):")
     out(f"  engine: {schedule(per_job, workers) / 60:.1f} min with {workers} jobs at a time (snakemake --cores "
-        f"{workers}), {sum(per_job) / workers / 60:.1f} min with all {len(labels)} at once (--cores {len(labels)}: "
-        f"{len(labels) / workers:g} per core, sharing it evenly)")
+        f"{workers}), {sum(per_job) / workers / 60:.1f} min with all {len(per_job)} at once (--cores {len(per_job)}: "
+        f"{len(per_job) / workers:g} per core, sharing it evenly)")
     out(f"  naive:  {schedule(naive_job, workers) / 60:.1f} min with {workers} jobs at a time")
     return all_ok
 
