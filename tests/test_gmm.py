@@ -14,7 +14,7 @@ from ebmlab.studies.gmm.__main__ import main as gmm_main
 from ebmlab.studies.gmm.config import GMMStudy
 from ebmlab.studies.gmm.jobs import JOBS
 from ebmlab.errors import Diverged
-from ebmlab.config import from_dict
+from ebmlab.config import from_dict, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"train": {"epochs": 4, "steps": 20, "checkpoint_every": 2, "lr": 0.01},
@@ -111,9 +111,9 @@ def test_train_evaluate_compare_table_end_to_end(tmp_path):
     cells = dict(zip(header.split(","), row.split(",")))
     assert cells["sampler"] == "MALA" and cells["n_seeds"] == "2" and cells["seeds"] == "0 1"
     r0, r1 = (json.loads((tmp_path / "mala" / f"seed{s}" / "rhat.json").read_text())["rhat"] for s in (0, 1))
-    assert abs(float(cells["rhat_mean"]) - (r0 + r1) / 2) < 1e-9 * max(r0, r1)
+    assert abs(float(cells["rhat_mean"]) - (r0 + r1) / 2) < 1e-5 * max(r0, r1)   # CSV cells keep 6 digits
     # the 95% t-interval of two values: mean +- t(0.975, 1) * |r0 - r1| / 2
-    assert abs(float(cells["rhat_ci95_high"]) - ((r0 + r1) / 2 + 12.7062047 * abs(r0 - r1) / 2)) < 1e-5 * max(r0, r1)
+    assert abs(float(cells["rhat_ci95_high"]) - ((r0 + r1) / 2 + 12.7062047 * abs(r0 - r1) / 2)) < 1e-4 * max(r0, r1)
     assert len(samplers_csv.read_text().splitlines()) == 1 + 5
     record = (tmp_path / "mala" / "seed0" / "train.run.yaml").read_text()
     for key in ("config:", "seed: 0", "versions:", "git:", "torch:"):

@@ -251,7 +251,7 @@ def test_divergence_on_nan_samples_without_a_checkpoint():
 
 
 @pytest.mark.parametrize("body,message", [
-    ({"init": "pcd"}, "train.init: must be one of 'nll', 'true_cd', 'cd_k', 'short_run', got 'pcd'"),
+    ({"init": "pcd"}, "train.init: must be one of 'nll', 'true_cd', 'cd_k', 'short_run', 'persistent', got 'pcd'"),
     ({"aux": [{"name": "entropy"}]}, "train.aux[0].name: unknown auxiliary loss 'entropy' (choose from kl, kl_cd)"),
     ({"augment": {"name": "du2020", "crop_scale": [0.5, 2.0]}},
      "train.augment: crop_scale must satisfy 0 < low <= high <= 1, got (0.5, 2.0)"),

@@ -184,7 +184,7 @@ def test_table_keeps_substitutes_out_of_the_paper_column():
     assert list(rows) == [("mnist", "langevin"), ("mnist", "mala"), ("mnist", "psgld"),
                           ("cifar10", "langevin"), ("cifar10", "mala")]
     m = rows[("mnist", "langevin")]
-    assert m["fid_reproduced"] == "" and m["classifier_frechet_substitute"] == 5.0
+    assert m["fid_reproduced"] == "" and m["classifier_frechet_substitute"] == 6.0   # mean of 5 and 7
     assert m["fid_note"].startswith("no Inception weights here")
     assert m["verdict_substitute"] == "reproduced (substitute metric)"
     assert rows[("mnist", "psgld")]["verdict_substitute"] == "not reproduced (substitute metric)"
