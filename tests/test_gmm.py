@@ -25,6 +25,22 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "ebmlab.studies.gmm", *args], capture_output=True, text=True)
 
 
+class _Result:
+    def __init__(self, returncode, stderr):
+        self.returncode, self.stderr = returncode, stderr
+
+
+def cli(capsys, *args):
+    """``python -m ebmlab.studies.gmm`` in this process (no torch import per call); threads restored."""
+    threads = torch.get_num_threads()
+    capsys.readouterr()
+    try:
+        code = gmm_main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+    return _Result(code, capsys.readouterr().err)
+
+
 def cfg_json(**changes):
     cfg = json.loads(json.dumps(TINY))
     for k, v in changes.items():
@@ -51,36 +67,36 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, config, message):
     assert not out.exists()
 
 
-def test_unknown_run_and_malformed_params_file(tmp_path):
+def test_unknown_run_and_malformed_params_file(tmp_path, capsys):
     p = tmp_path / "p.yaml"
     p.write_text("gmm:\n  train: [1, 2\n")
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala/seed0", "--out", str(tmp_path / "o"))
+    r = cli(capsys, "train", "--params", str(p), "--section", "gmm", "--job", "mala/seed0", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: malformed YAML in {p} line 3")
     assert len(r.stderr.strip().splitlines()) == 1
     p.write_text("gmm: {}\n")
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "nuts/seed0", "--out", str(tmp_path / "o"))
+    r = cli(capsys, "train", "--params", str(p), "--section", "gmm", "--job", "nuts/seed0", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == "error: unknown job 'nuts' in samplers (this study has gd, sgld, mala, psgld)"
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
+    r = cli(capsys, "train", "--params", str(p), "--section", "gmm", "--job", "mala", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == "error: a seeded job's label is <run>/seed<k>, got 'mala'"
-    r = run_cli("train", "--params", str(p), "--section", "gmm", "--job", "mala/seed3", "--out", str(tmp_path / "o"))
+    r = cli(capsys, "train", "--params", str(p), "--section", "gmm", "--job", "mala/seed3", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == "error: mala: seed 3 is not one of its seeds (0)"
-    r = run_cli("evaluate", "--params", str(p), "--section", "gmm", "--job", "mala/seed0", "--out", str(tmp_path / "o"))
+    r = cli(capsys, "evaluate", "--params", str(p), "--section", "gmm", "--job", "mala/seed0", "--out", str(tmp_path / "o"))
     assert r.stderr.strip() == f"error: missing input {tmp_path / 'o' / 'model.pt'}: run 'train' first"
-    r = run_cli("compare", "--params", str(p), "--section", "gmm", "--job", "shared/seed0", "--out", str(tmp_path / "c"))
+    r = cli(capsys, "compare", "--params", str(p), "--section", "gmm", "--job", "shared/seed0", "--out", str(tmp_path / "c"))
     assert r.stderr.strip() == "error: energy 'shared' needs --shared-model (the shared energy's model.pt)"
-    r = run_cli("compare", "--params", str(p), "--section", "gmm", "--job", "shared/seed10", "--out", str(tmp_path / "c"))
+    r = cli(capsys, "compare", "--params", str(p), "--section", "gmm", "--job", "shared/seed10", "--out", str(tmp_path / "c"))
     assert r.stderr.strip().startswith("error: unknown compare job 'shared/seed10'")
     assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
 
 
-def test_train_evaluate_compare_table_end_to_end(tmp_path):
+def test_train_evaluate_compare_table_end_to_end(tmp_path, capsys):
     runs = []
     for seed in (0, 1):
         out = tmp_path / "mala" / f"seed{seed}"
         cfg = cfg_json(label="mala", seed=seed, sampler={"name": "mala", "step_size": 0.01},
                        nll={"resolution": 80, "n_test": 200})
-        assert run_cli("train", "--config", cfg, "--job", f"mala/seed{seed}", "--out", str(out)).returncode == 0
-        assert run_cli("evaluate", "--config", cfg, "--job", f"mala/seed{seed}", "--out", str(out)).returncode == 0
+        assert cli(capsys, "train", "--config", cfg, "--job", f"mala/seed{seed}", "--out", str(out)).returncode == 0
+        assert cli(capsys, "evaluate", "--config", cfg, "--job", f"mala/seed{seed}", "--out", str(out)).returncode == 0
         runs.append(str(out))
     m = json.loads((tmp_path / "mala" / "seed1" / "rhat.json").read_text())
     assert m["rhat"] >= 1.0 and m["chains"] == 10 and m["draws_per_chain"] == 20 and m["seed"] == 1
@@ -92,7 +108,7 @@ def test_train_evaluate_compare_table_end_to_end(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text(f"gmm: {small}\n")
     for seed in (0, 1):
-        r = run_cli("compare", "--params", str(p), "--section", "gmm", "--job", f"shared/seed{seed}",
+        r = cli(capsys, "compare", "--params", str(p), "--section", "gmm", "--job", f"shared/seed{seed}",
                     "--out", str(cmp / f"seed{seed}"), "--shared-model", str(tmp_path / "mala" / "seed0" / "model.pt"))
         assert r.returncode == 0, r.stderr
     c = json.loads((cmp / "seed0" / "compare.json").read_text())
@@ -102,7 +118,7 @@ def test_train_evaluate_compare_table_end_to_end(tmp_path):
     assert hmc["grad_evals"] == 10 * (1 + 2 * 40) and sgld["grad_evals"] == 10 * (1 + 40)   # 10 chains
     assert all(abs(sum(r["occupancy"]) - 1.0) < 1e-9 for r in c["samplers"].values())
     csv, samplers_csv, claims = tmp_path / "t.csv", tmp_path / "s.csv", tmp_path / "c.csv"
-    r = run_cli("table", "--runs", *runs, "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
+    r = cli(capsys, "table", "--runs", *runs, "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
                 "--csv", str(csv), "--samplers-csv", str(samplers_csv), "--claims", str(claims),
                 "--metrics", str(tmp_path / "m.json"))
     assert r.returncode == 0, r.stderr
