@@ -24,10 +24,10 @@ import torch
 from ebmlab import samplers
 from ebmlab.cli import raw_config
 from ebmlab.config import from_dict, to_dict
-from ebmlab.studies.base import job_of, seed_label, seeds, seeds_of
+from ebmlab.studies.base import job_of, seed_label, seeded_runs, seeds, seeds_of
 from ebmlab.studies.gmm import run as gmm
 from ebmlab.studies.gmm.config import GMMStudy
-from ebmlab.studies.gmm.jobs import JOBS, seeded_runs
+from ebmlab.studies.gmm.jobs import JOBS
 from ebmlab.bench.common import Report, cpu_model, load_note
 from ebmlab.engine import CompiledChain, MLPTarget
 from ebmlab.samplers import Target

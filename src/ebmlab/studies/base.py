@@ -488,6 +488,23 @@ def noise_std(value: float, noise_is: str) -> float:
     return float(value) if noise_is == "std" else math.sqrt(value)
 
 
+def seeded_runs(study: Mapping) -> list[str]:
+    """A sampler study's runs trained with every seed (``seeded_runs``; null or absent: every run)."""
+    return list(study.get("seeded_runs") or study.get("samplers", {}))
+
+
+def run_seed_labels(study: Mapping) -> list[str]:
+    """``<run>/seed<k>`` for every run of a seeded sampler study and each of its seeds."""
+    return [seed_label(run, s) for run in study.get("samplers", {}) for s in seeds_of(study, run, seeded_runs(study))]
+
+
+def run_and_seed(study: Mapping, label: str | None) -> tuple[str, int]:
+    """(run, seed) of a seeded sampler study's job label; a bad label or seed is one ConfigError line."""
+    run, seed = parse_seed_label(label)
+    require_seed(run, seed, seeds_of(study, run, seeded_runs(study)))
+    return run, seed
+
+
 def seed_label(run: str, seed: int) -> str:
     return f"{run}/seed{seed}"
 

@@ -11,6 +11,7 @@ from ebmlab.data.toy import GaussianMixtureConfig
 from ebmlab.models import MLPConfig
 from ebmlab.samplers import SamplerSpec
 from ebmlab.studies.base import sampler_study, threads_field
+from ebmlab.studies.gmm.jobs import COMPARE_SEEDS
 from ebmlab.train.toy import ToyCDConfig
 
 
@@ -41,7 +42,7 @@ class CompareConfig:
     """The sampler apart from the model: every sampler on one fixed energy (the true mixture's,
     or one shared trained energy), over-dispersed chains started as in the R-hat measurement."""
 
-    seeds: list[int] = field(default_factory=lambda: list(range(10)), doc="chain seeds per energy")
+    seeds: list[int] = field(default_factory=lambda: list(COMPARE_SEEDS), doc="chain seeds per energy")
     energy_run: str = field("sgld", doc="the run whose first-seed energy is the shared one")
     chains: int | None = field(None, bound=Bound(lo=2), doc="chains per sampler; null = rhat.chains")
     steps: int | None = field(None, bound=Bound(lo=4), doc="transitions per chain; null = rhat.steps")

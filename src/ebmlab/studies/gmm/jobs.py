@@ -7,7 +7,7 @@ sampler, the comparison's settings and what the shared energy's run was trained 
 """
 
 from ebmlab.studies.base import (
-    Job, entry, parse_seed_label, pick, require_seed, seed_label, seeds, seeds_of, without,
+    Job, entry, parse_seed_label, pick, run_and_seed, run_seed_labels, seed_label, seeds, without,
 )
 
 STUDY = "ebmlab.studies.gmm.config:GMMStudy"
@@ -19,33 +19,22 @@ TRAIN_KEYS = ["seed", "threads", "engine", "matmul_dtype", "chunk", "data", "mod
 ENERGIES = ("true", "shared")
 
 
-def seeded_runs(study):
-    """The runs trained with every seed (null or absent: every run)."""
-    return list(study.get("seeded_runs") or study.get("samplers", {}))
-
-
-def _run(study, label):
-    run, seed = parse_seed_label(label)
-    require_seed(run, seed, seeds_of(study, run, seeded_runs(study)))
-    return run, seed
-
-
 def train_slice(study, label):
     """``--job <run>/seed<k>``: what shapes the energy, with ``seed`` = k."""
-    run, seed = _run(study, label)
+    run, seed = run_and_seed(study, label)
     return {**pick(study, TRAIN_KEYS), "seed": seed, "label": run, "sampler": entry(study, "samplers", run)}
 
 
 def evaluate_slice(study, label):
     """``--job <run>/seed<k>``: every shared setting (R-hat, test NLL, figures), with ``seed`` = k."""
-    run, seed = _run(study, label)
+    run, seed = run_and_seed(study, label)
     return {**without(study, ["samplers", "seeds", "seeded_runs", "compare"]), "seed": seed, "label": run,
             "sampler": entry(study, "samplers", run)}
 
 
-def run_labels(study):
-    """``<run>/seed<k>`` for every run and each of its seeds."""
-    return [seed_label(run, s) for run in study.get("samplers", {}) for s in seeds_of(study, run, seeded_runs(study))]
+run_labels = run_seed_labels
+#: the chain seeds of the fixed-energy comparison when the params leave them out
+COMPARE_SEEDS = list(range(10))
 
 
 def figure_labels(study):
@@ -56,7 +45,7 @@ def figure_labels(study):
 def compare_labels(study):
     """``<energy>/seed<k>``: each energy of the fixed-energy comparison with each of its seeds."""
     c = study.get("compare", {})
-    return [seed_label(e, s) for e in ENERGIES for s in c.get("seeds", list(range(10)))]
+    return [seed_label(e, s) for e in ENERGIES for s in c.get("seeds", COMPARE_SEEDS)]
 
 
 def shared_run(study):
@@ -67,8 +56,7 @@ def shared_run(study):
 def compare_slice(study, label):
     """``--job <energy>/seed<k>``: every sampler, the comparison's settings and the data."""
     energy, seed = parse_seed_label(label)
-    allowed = [seed_label(e, s) for e in ENERGIES for s in study.get("compare", {}).get("seeds", list(range(10)))]
-    if label not in allowed:
+    if label not in compare_labels(study):
         from ebmlab.errors import ConfigError
         raise ConfigError(f"unknown compare job {label!r} (energies: {', '.join(ENERGIES)}; "
                           f"seeds: the compare section's seeds)")

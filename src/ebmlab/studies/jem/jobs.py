@@ -4,18 +4,15 @@ Torch-free: the rule file uses it. The classifier and reference jobs see no samp
 or training recipe, so editing those does not re-run them.
 """
 
-from ebmlab.studies.base import Job, entry, parse_seed_label, pick, require_seed, seed_label, seeds_of, without
+from ebmlab.studies.base import (
+    Job, entry, parse_seed_label, pick, require_seed, run_seed_labels, seeded_runs, seeds_of, without,
+)
 
 STUDY = "ebmlab.studies.jem.config:JEMStudy"
 _CONFIG = "ebmlab.studies.jem.config:"
 
 #: the figures of one section, written as <section>_<name>.png (the rule file declares them)
 FIGURES = ("accuracy", "acceptance_mala", "acceptance_sgld", "acceptance_trend", "inv_precond", "samples")
-
-
-def seeded_runs(study):
-    """The runs trained with every seed (null or absent: every run)."""
-    return list(study.get("seeded_runs") or study.get("samplers", {}))
 
 
 def run_slice(study, label):
@@ -29,9 +26,7 @@ def run_slice(study, label):
     return out
 
 
-def run_labels(study):
-    """``<run>/seed<k>`` for every run and each of its seeds."""
-    return [seed_label(run, s) for run in study.get("samplers", {}) for s in seeds_of(study, run, seeded_runs(study))]
+run_labels = run_seed_labels
 
 
 def classifier_slice(study, label=None):
