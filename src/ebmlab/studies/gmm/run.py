@@ -174,12 +174,12 @@ def occupancy(modes: np.ndarray, k: int) -> np.ndarray:
 
 
 def _energy(run: GMMCompare, shared_model: Path | None):
-    """(energy, evaluator the samplers use, exact-draw source, mode weights) of the job's energy."""
+    """(evaluator the samplers use, exact-draw source, mode weights) of the job's energy."""
     k = len(run.data.centers)
     if run.energy == "true":
         e = quadrature.mixture_energy(run.data.centers, run.data.std)
         exact = lambda n, gen: gaussian_mixture(n, run.data.centers, run.data.std, gen)[0]  # noqa: E731
-        return e, e, exact, np.full(k, 1.0 / k)
+        return e, exact, np.full(k, 1.0 / k)
     from ebmlab.engine import MLPTarget
     ckpt = load_torch(shared_model, "train the shared energy's run first", what="model file")
     model = MLPEnergy(run.model)
@@ -188,7 +188,7 @@ def _energy(run: GMMCompare, shared_model: Path | None):
     g = quadrature.grid(model, run.compare.grid_extent, run.compare.grid_resolution)
     weights = np.bincount(nearest_mode(g.points.numpy(), run.data.centers), weights=g.log_mass.exp().numpy(),
                           minlength=k)
-    return model, MLPTarget(model, "float32"), lambda n, gen: quadrature.draws(g, n, gen), weights
+    return MLPTarget(model, "float32"), lambda n, gen: quadrature.draws(g, n, gen), weights
 
 
 def compare(run: GMMCompare, out: Path, shared_model: Path | None = None) -> None:
@@ -204,7 +204,7 @@ def compare(run: GMMCompare, out: Path, shared_model: Path | None = None) -> Non
     n_chains = c.chains or run.rhat.chains
     n_steps = c.steps or run.rhat.steps or run.train.steps
     burn = int(round(run.rhat.burn_in * n_steps))
-    _, target, exact_draws, weights = _energy(run, shared_model)
+    target, exact_draws, weights = _energy(run, shared_model)
     gen = torch.Generator().manual_seed(run.compare_seed)
     pool, _ = gaussian_mixture(run.data.n_train, run.data.centers, run.data.std, gen)
     exact = exact_draws(c.exact_draws, gen)
