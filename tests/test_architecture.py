@@ -122,7 +122,8 @@ def test_rule_files_import_no_torch_at_parse_time():
 
 
 def dvc_files():
-    return [ROOT / "dvc.yaml", ROOT / "workflow" / "dvc" / "gpu" / "dvc.yaml"]
+    return [ROOT / "dvc.yaml", ROOT / "workflow" / "dvc" / "fast" / "dvc.yaml",
+            ROOT / "workflow" / "dvc" / "paper" / "dvc.yaml"]
 
 
 @pytest.mark.parametrize("path", dvc_files(), ids=lambda p: str(p.relative_to(ROOT)))

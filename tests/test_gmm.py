@@ -119,8 +119,10 @@ def test_train_evaluate_compare_table_end_to_end(tmp_path, capsys):
     assert all(abs(sum(r["occupancy"]) - 1.0) < 1e-9 for r in c["samplers"].values())
     csv, samplers_csv, claims = tmp_path / "t.csv", tmp_path / "s.csv", tmp_path / "c.csv"
     r = cli(capsys, "table", "--runs", *runs, "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
-                "--csv", str(csv), "--samplers-csv", str(samplers_csv), "--claims", str(claims),
-                "--metrics", str(tmp_path / "m.json"))
+                "--csv", str(csv), "--claims", str(claims), "--metrics", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stderr
+    r = cli(capsys, "samplers", "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
+            "--csv", str(samplers_csv))
     assert r.returncode == 0, r.stderr
     header, row = csv.read_text().splitlines()
     assert header.startswith("sampler,run,rhat_paper,rhat_mean,rhat_ci95_low,rhat_ci95_high,rhat_sd")

@@ -82,13 +82,30 @@ if "gmm" in config:
             "python -m ebmlab.studies.gmm compare --config {params.cfg:q} --job {wildcards.gmm_compare} "
             "--out {params.out} {params.shared} > {log} 2>&1"
 
+    # the fixed-energy comparison needs only the compare jobs (and the shared energy's training)
+    rule gmm_samplers:
+        input:
+            compare=expand(f"{RESULTS}/gmm/compare/{{c}}/compare.json", c=GMM_COMPARE),
+        output:
+            f"{REPORTS}/gmm_samplers.csv",
+        params:
+            compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
+            profile=PROFILE,
+        log:
+            log_of("gmm", "samplers"),
+        localrule: True
+        conda:
+            ENV
+        shell:
+            "python -m ebmlab.studies.gmm samplers --compare {params.compare} --profile {params.profile} "
+            "--csv {output} > {log} 2>&1"
+
     rule gmm_table:
         input:
             runs=expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_LABELS),
             compare=expand(f"{RESULTS}/gmm/compare/{{c}}/compare.json", c=GMM_COMPARE),
         output:
             csv=f"{REPORTS}/gmm_rhat.csv",
-            samplers=f"{REPORTS}/gmm_samplers.csv",
             claims=f"{REPORTS}/gmm_claims.csv",
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
             timing=f"{REPORTS}/gmm_timing.csv",
@@ -103,7 +120,7 @@ if "gmm" in config:
             ENV
         shell:
             "python -m ebmlab.studies.gmm table --runs {params.runs} --compare {params.compare} "
-            "--profile {params.profile} --csv {output.csv} --samplers-csv {output.samplers} "
+            "--profile {params.profile} --csv {output.csv} "
             "--claims {output.claims} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
 
     rule gmm_figures:
@@ -146,6 +163,7 @@ if "gmm" in config:
 
     ALL_TARGETS += [
         rules.gmm_table.output.csv,
+        rules.gmm_samplers.output[0],
         rules.gmm_rhat_figure.output[0],
         rules.gmm_figures.output.data,
         *rules.gmm_figures.output.runs,
@@ -155,6 +173,7 @@ if "gmm" in config:
     rule gmm:
         input:
             rules.gmm_table.output.csv,
+            rules.gmm_samplers.output[0],
             rules.gmm_rhat_figure.output[0],
             rules.gmm_figures.output.data,
             rules.gmm_figures.output.runs,

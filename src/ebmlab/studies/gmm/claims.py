@@ -181,15 +181,23 @@ def timing_rows(run_dirs: list, compare_dirs: list, profile: str) -> list[dict]:
     return rows
 
 
+def samplers_table(args) -> None:
+    """The ``samplers`` command: the fixed-energy comparison from the compare jobs alone (it needs
+    no thesis-protocol training beyond the shared energy, so it can be built before the R-hat table)."""
+    from ebmlab.io import atomic_write_text
+    from ebmlab.report import csv_text
+    compares = read_runs(args.compare, "compare.json", "run 'compare' first")
+    atomic_write_text(args.csv, csv_text(sampler_rows(compares, args.profile), SAMPLER_COLUMNS))
+
+
 def table(args) -> None:
-    """The ``table`` command: every GMM report from the evaluated runs and the compare jobs."""
+    """The ``table`` command: the R-hat table, the claims, the metrics and the timings."""
     from ebmlab.io import atomic_write_text
     from ebmlab.report import csv_text
     metrics = read_runs(args.runs, "rhat.json", "run 'evaluate' first")
     compares = read_runs(args.compare, "compare.json", "run 'compare' first")
     write_table(args.csv, table_rows(metrics, args.profile), TABLE_COLUMNS, args.metrics,
                 metrics_summary(metrics, compares))
-    atomic_write_text(args.samplers_csv, csv_text(sampler_rows(compares, args.profile), SAMPLER_COLUMNS))
     write_claims(args.claims, claim_rows(metrics, compares, args.profile))
     if args.timing:
         atomic_write_text(args.timing, csv_text(timing_rows(args.runs, args.compare, args.profile), TIMING_COLUMNS))
