@@ -481,3 +481,50 @@ def test_a_gmm_rerun_rewrites_its_result_files_byte_for_byte(tmp_path, keep_thre
     assert "wall" not in results["a"]["t.csv"].decode() + results["a"]["m.json"].decode()
     assert "seconds" not in results["a"]["mala/seed0/history.csv"].decode() + results["a"]["mala/seed0/rhat.json"].decode()
     assert "seconds" not in results["a"]["compare/true/seed0/compare.json"].decode()
+
+
+def _table4_1_cell(root: Path, run: str, seed: int, score: float, secs: float) -> str:
+    """A Table 4.1 cell's folder as the 'cell' step leaves it (metrics.json, history.csv); ``secs``
+    sets every wall time in it, as a rerun on another machine would."""
+    from ebmlab.report import csv_text
+    out = root / "mnist" / run / f"seed{seed}"
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps({
+        "dataset": "mnist", "run": run, "seed": seed, "sampler": run.split("_")[0],
+        "sampler_config": {"step_size": 100.0}, "scores": {"classifier": score},
+        "extractors": {"classifier": "classifier:mnist"}, "n_fid_samples": 100, "fid_source": "buffer",
+        "iterations": 4, "iterations_planned": 4, "epochs": 1.0, "seconds_per_iteration": secs,
+        "train_wall_seconds": 4 * secs, "accept_prob_final": 0.9, "precond_mean_final": None, "diverged": None,
+        "data": "digits8", "noise_std": 0.01, "device": "cpu"}))
+    hist = [{"iteration": i, "loss": 0.1 * i, "accept_prob_mean": 0.9, "seconds": secs * (1 + i)} for i in range(4)]
+    (out / "history.csv").write_text(csv_text(hist, list(hist[0])))
+    return str(out)
+
+
+def test_a_table4_1_rerun_rewrites_its_result_files_byte_for_byte(tmp_path):
+    """Issue 18, item 6: cells whose wall times differ (a rerun) give the same table, cells table,
+    claims and metrics; the wall times are in the timing tables only, one row per cell."""
+    from ebmlab.studies.base import TIMING_COLUMNS
+    from ebmlab.studies.table4_1.__main__ import main as t41_main
+    cells = [("langevin", 0, 10.0), ("langevin", 1, 12.0), ("mala", 0, 30.0), ("psgld", 0, 20.0),
+             ("step_langevin_h1_fixed", 0, 11.0)]
+    results = {}
+    for copy, secs in (("a", 0.25), ("b", 0.75)):
+        root = tmp_path / copy
+        dirs = [_table4_1_cell(root / "runs", run, seed, score, secs) for run, seed, score in cells]
+        table_dirs = [d for d in dirs if "/step_" not in d]
+        assert t41_main(["table", "--runs", *table_dirs, "--profile", "smoke", "--csv", str(root / "t.csv"),
+                         "--metrics", str(root / "t.json"), "--claims", str(root / "c.csv"),
+                         "--timing", str(root / "t_timing.csv")]) == 0
+        assert t41_main(["cells", "--runs", *dirs, "--profile", "smoke", "--csv", str(root / "cells.csv"),
+                         "--metrics", str(root / "cells.json"), "--timing", str(root / "cells_timing.csv")]) == 0
+        results[copy] = {f: (root / f).read_bytes() for f in ("t.csv", "t.json", "c.csv", "cells.csv", "cells.json")}
+        for name, n in (("t_timing.csv", len(table_dirs)), ("cells_timing.csv", len(dirs))):
+            lines = (root / name).read_text().splitlines()
+            assert lines[0] == ",".join(TIMING_COLUMNS) and len(lines) == 1 + n
+            for line, (run, seed, _) in zip(lines[1:], [c for c in cells if n == len(dirs) or "step_" not in c[0]]):
+                job, profile, spi, wall = line.split(",")
+                assert (job, profile, float(spi), float(wall)) == (f"mnist/{run}/seed{seed}", "smoke", secs, 4 * secs)
+    for f, data in results["a"].items():
+        assert data == results["b"][f], f
+        assert b"seconds" not in data and b"wall" not in data, f

@@ -170,10 +170,17 @@ def test_table_figures_and_claims_from_real_runs(tmp_path):
         assert code == 0
         dirs.append(str(out))
     csv_path, metrics_path, claims_path = tmp_path / "t.csv", tmp_path / "t.json", tmp_path / "c.csv"
+    timing_path = tmp_path / "timing.csv"
     assert jem_main(["table", "--runs", *dirs, "--profile", "smoke", "--csv", str(csv_path),
-                     "--metrics", str(metrics_path), "--claims", str(claims_path)]) == 0
+                     "--metrics", str(metrics_path), "--claims", str(claims_path), "--timing", str(timing_path)]) == 0
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
+    # wall times only in the timing table (issue 18, item 6): one row per run and seed, with numbers
+    assert "seconds" not in csv_path.read_text() + metrics_path.read_text()
+    with open(timing_path, newline="") as f:
+        timing = list(csv.DictReader(f))
+    assert [t["job"] for t in timing] == ["sgld/seed1", "psgld_small/seed1", "mala/seed1"]
+    assert all(float(t["seconds_per_iteration"]) > 0 and float(t["train_wall_seconds"]) > 0 for t in timing)
     assert [r["sampler"] for r in rows] == ["SGLD", "PSGLD (small Lambda)", "MALA (thesis test)"]
     for r in rows:   # digits are a substitute: nothing in the columns compared with the thesis
         assert r["accuracy_reproduced"] == "" and r["fid_reproduced"] == ""

@@ -196,6 +196,45 @@ def test_a_substitute_score_never_lands_in_the_fid_column():
     assert row["fid"] == "" and row["classifier_frechet_substitute"] == 1.5 and row["sampler"] == "STANLEY"
 
 
+def _point(ds, sampler, it, score, secs):
+    return {"dataset": ds, "sampler": sampler, "sampler_name": sampler, "iteration": it, "diverged": None,
+            "n_samples": 10, "scores": {"classifier": score}, "extractors": {"classifier": "classifier:mnist"},
+            "data": "digits8", "seconds_per_iteration": secs, "train_wall_seconds": it * secs}
+
+
+def test_curves_keep_wall_times_in_their_own_table(tmp_path):
+    """Issue 18, item 6: points whose wall times differ (a rerun) give the same curves table and
+    metrics; the timing table has one row per scored point (the segment ending there)."""
+    from ebmlab.studies.base import TIMING_COLUMNS
+    done = {}
+    for copy, secs in (("a", 0.5), ("b", 2.0)):
+        root = tmp_path / copy
+        root.mkdir()
+        paths = []
+        for sampler in ("stanley", "langevin"):
+            for it in (3, 6):
+                paths.append(root / f"{sampler}_{it}.json")
+                paths[-1].write_text(json.dumps(_point("mnist", sampler, it, 10.0 + it, secs)))
+        assert run("curves", "--points", *paths, "--profile", "smoke", "--csv", root / "c.csv",
+                   "--metrics", root / "c.json", "--timing", root / "timing.csv", "--out-dir", root / "fig") == 0
+        done[copy] = {f: (root / f).read_bytes() for f in ("c.csv", "c.json")}
+        lines = (root / "timing.csv").read_text().splitlines()
+        assert lines[0] == ",".join(TIMING_COLUMNS)
+        assert lines[1:] == [f"mnist/{s}/{it},smoke,{secs:g},{it * secs:g}" for s in ("langevin", "stanley")
+                             for it in (3, 6)]
+    assert done["a"] == done["b"]
+    assert b"seconds" not in done["a"]["c.csv"] + done["a"]["c.json"]
+
+
+def test_rings_metrics_hold_no_wall_time_and_its_timing_lists_each_run_once():
+    from ebmlab.studies.stanley.claims import rings_summary, rings_timing
+    m = {"label": "stanley/seed0", "points": [{"iteration": 5, "distance": 0.1, "radial_w1": 0.2}],
+         "noise_floor": 0.01, "diverged": None, "seconds_per_iteration": 0.1, "train_wall_seconds": 1.0}
+    other = dict(m, label="mh", seconds_per_iteration=0.05)
+    assert "seconds_per_iteration" not in rings_summary([m])["stanley/seed0"]
+    assert [job for job, _ in rings_timing([m, other, m])] == ["stanley/seed0", "mh"]
+
+
 def test_inpainting_moves_only_masked_pixels():
     torch.manual_seed(0)
     model = build_model({"name": "convnet", "channels": [4, 4, 4, 4]}, (3, 8, 8))

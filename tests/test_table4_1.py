@@ -17,7 +17,7 @@ from ebmlab.papers import TABLE4_1_FID
 from ebmlab.studies import base
 from ebmlab.studies.table4_1 import jobs
 from ebmlab.studies.table4_1.__main__ import main
-from ebmlab.studies.table4_1.claims import TABLE_COLUMNS, Z, cell_rows, table_rows
+from ebmlab.studies.table4_1.claims import CELL_COLUMNS, TABLE_COLUMNS, Z, cell_rows, metrics_summary, table_rows
 from ebmlab.studies.table4_1.claims import claims as claims_of
 from ebmlab.studies.table4_1.config import Table41Study
 
@@ -196,6 +196,9 @@ def test_table_keeps_substitutes_out_of_the_paper_column():
     assert d["fid_reproduced"] == "diverged" and d["n_diverged"] == 1
     assert TABLE_COLUMNS[:7] == ["dataset", "sampler", "run", "fid_paper", "fid_reproduced", "fid_reproduced_sd",
                                  "fid_note"]
+    # wall times go to the timing table (--timing), never into a results table (issue 18, item 6)
+    assert not [c for c in TABLE_COLUMNS + CELL_COLUMNS if "seconds" in c or "wall" in c]
+    assert "seconds_per_iteration" not in next(iter(metrics_summary(ms).values()))
 
 
 def test_table_rows_are_mean_and_sd_over_seeds():

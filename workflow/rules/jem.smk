@@ -103,6 +103,8 @@ if JEM_SETS:
             csv=f"{REPORTS}/{{jem_table}}.csv",
             claims=f"{REPORTS}/{{jem_table}}_claims.csv",
             metrics=f"{REPORTS}/metrics/{{jem_table}}.json",
+            # wall times apart: a rerun rewrites the other three byte for byte (J4's evidence aside)
+            timing=f"{REPORTS}/{{jem_table}}_timing.csv",
         params:
             runs=lambda wildcards: jem_run_dirs(jem_set_of_table(wildcards)),
             profile=PROFILE,
@@ -113,7 +115,8 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} --timing {output.timing} "
+            "> {log} 2>&1"
 
     rule jem_figures:
         input:

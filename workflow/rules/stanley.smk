@@ -92,6 +92,7 @@ if "stanley" in config:
                 seeds=f"{REPORTS}/stanley_rings_distance.csv",
                 claims=f"{REPORTS}/stanley_rings_claims.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
+                timing=f"{REPORTS}/stanley_rings_timing.csv",   # wall times apart from the results
             params:
                 runs=lambda wildcards, input: [str(Path(p).parent) for p in input.shown],
                 seeded=lambda wildcards, input: [str(Path(p).parent) for p in input.seeded],
@@ -105,7 +106,7 @@ if "stanley" in config:
                 "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --seeded {params.seeded} "
                 "--profile {params.profile} --figure {output.figure} --distance-figure {output.distance} "
                 "--csv {output.csv} --seeds-csv {output.seeds} --claims {output.claims} "
-                "--metrics {output.metrics} > {log} 2>&1"
+                "--metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv,
                         rules.stanley_rings_figure.output.claims]
@@ -228,6 +229,7 @@ if "stanley" in config:
             output:
                 csv=f"{REPORTS}/stanley_fid_curves.csv",
                 metrics=f"{REPORTS}/metrics/stanley_fid_curves.json",
+                timing=f"{REPORTS}/stanley_timing.csv",   # wall times apart from the results
                 figures=[figure(f"{FIGURES}/stanley/images/stanley_fid_{ds}.png", "stanley", f"stanley_fid_{ds}",
                                 STN_FID_PAPER.get(ds, "- (layout of Figs 4-5)"), "images") for ds in STN_DATASETS],
             params:
@@ -240,7 +242,7 @@ if "stanley" in config:
                 ENV
             shell:
                 "python -m ebmlab.studies.stanley curves --points {input} --profile {params.profile} --csv {output.csv} "
-                "--metrics {output.metrics} --out-dir {params.out} > {log} 2>&1"
+                "--metrics {output.metrics} --timing {output.timing} --out-dir {params.out} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_curves.output.csv, *rules.stanley_curves.output.figures]
 
@@ -279,6 +281,7 @@ if "stanley" in config:
                 output:
                     csv=f"{REPORTS}/stanley_{STN_GRID_DS}_grid.csv",
                     curves=f"{REPORTS}/stanley_{STN_GRID_DS}_grid_curves.csv",
+                    timing=f"{REPORTS}/stanley_{STN_GRID_DS}_grid_timing.csv",
                     figure=figure(f"{FIGURES}/stanley/images/stanley_grid_{STN_GRID_DS}.png", "stanley",
                                   "stanley_grid", "- (the paper's grid search, section 5)", "images"),
                 params:
@@ -291,7 +294,8 @@ if "stanley" in config:
                     ENV
                 shell:
                     "python -m ebmlab.studies.stanley grid-curves --points {input} --profile {params.profile} "
-                    "--csv {output.csv} --curves-csv {output.curves} --out-dir {params.out} > {log} 2>&1"
+                    "--csv {output.csv} --curves-csv {output.curves} --timing {output.timing} --out-dir {params.out} "
+                    "> {log} 2>&1"
 
             STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure]
 

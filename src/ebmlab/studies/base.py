@@ -344,6 +344,24 @@ def write_table(csv_path: str | Path, rows: list[Mapping], columns: list[str],
         atomic_write_json(metrics_path, metrics)
 
 
+#: an image study's wall times, apart from its results (issue 18, item 6: a rerun changes them and
+#: leaves every results table and metrics JSON byte-identical); one row per job, from its metrics
+TIMING_COLUMNS = ["job", "profile", "seconds_per_iteration", "train_wall_seconds"]
+
+
+def timing_rows(jobs: Iterable[tuple[str, Mapping]], profile: str) -> list[dict]:
+    """One row per ``(job label, metrics)``: its mean seconds per training iteration (first
+    iteration excluded) and its training wall time, as the job measured them."""
+    return [{"job": job, "profile": profile, "seconds_per_iteration": m.get("seconds_per_iteration"),
+             "train_wall_seconds": m.get("train_wall_seconds")} for job, m in jobs]
+
+
+def write_timing(csv_path: str | Path | None, jobs: Iterable[tuple[str, Mapping]], profile: str) -> None:
+    """The timing table (CSV) of :func:`timing_rows`, when a path is given (``--timing``)."""
+    if csv_path:
+        atomic_write_text(csv_path, csv_text(timing_rows(jobs, profile), TIMING_COLUMNS))
+
+
 #: every claims table has these columns: the paper's sentence and where it is, the test run on
 #: the evidence, the evidence itself (values with their spread), the verdict, the profile
 CLAIM_COLUMNS = ["claim", "paper_claim", "source", "test", "evidence", "verdict", "profile"]

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping
 from ebmlab.metrics.fid import column_for
 from ebmlab.papers import JEM_ACC, JEM_ACC_EPOCH1, JEM_FID, JEM_LABELS
 from ebmlab.studies.base import (RunFolder, check_verdict, combine, mean_sd, ms, ordered, read_runs, write_claims,
-                                 write_table)
+                                 write_table, write_timing)
 
 #: J1: accuracies "barely differ" when every pairwise |gap| + combined sd <= this (the thesis's
 #: largest gap is 0.01; twice that)
@@ -48,10 +48,11 @@ PAPER_DATA = "CIFAR-10 (thesis Table 4.2: WRN-28-10, 100 epochs)"
 TABLE_COLUMNS = ["sampler", "run", "data", "paper_data", "accuracy_paper", "accuracy_reproduced",
                  "accuracy_reproduced_sd", "accuracy_substitute", "accuracy_substitute_sd", "fid_paper",
                  *[c for col in SCORE_COLUMNS for c in (col, f"{col}_sd")],
-                 "acc_epoch1_paper", "acc_epoch1", "acc_epoch1_sd", "seconds_per_iteration",
-                 "seconds_per_iteration_sd", "accept_prob_final", "accept_prob_final_sd", "inv_precond_final",
-                 "inv_precond_final_sd", "test_acc_clean", "n_seeds", "seeds", "n_diverged",
+                 "acc_epoch1_paper", "acc_epoch1", "acc_epoch1_sd", "accept_prob_final", "accept_prob_final_sd",
+                 "inv_precond_final", "inv_precond_final_sd", "test_acc_clean", "n_seeds", "seeds", "n_diverged",
                  "diverged_at_iteration", "status", "verdict", "epochs", "profile", "note"]
+# wall times are in neither the table nor its metrics: they go to the timing table (--timing,
+# base.TIMING_COLUMNS), one row per (run, seed); J4, a claim about time, reads them from the runs
 
 
 def kind(m: Mapping) -> str:
@@ -264,8 +265,7 @@ def table_rows(runs: list[tuple[Mapping, list[Mapping]]], profile: str, judged: 
         for col in SCORE_COLUMNS:
             if any(scores_by_column(m).get(col) is not None for m in ms_):
                 put(col, _score(col))
-        for col in ("acc_epoch1", "seconds_per_iteration", "accept_prob_final", "inv_precond_final",
-                    "test_acc_clean"):
+        for col in ("acc_epoch1", "accept_prob_final", "inv_precond_final", "test_acc_clean"):
             put(col, lambda m, col=col: m.get(col))
         first = ms_[0]
         row.update({
@@ -293,8 +293,7 @@ def metrics_summary(runs: list[tuple[Mapping, list[Mapping]]], profile: str = ""
     out = {"claims": {c["claim"]: c["verdict"] for c in judged}, "rows": {}}
     for k in R.kinds():
         e = {"n_seeds": len(R.metrics(k)), "n_diverged": sum(m["status"] == "diverged" for m in R.metrics(k))}
-        for name, f in (("test_acc", _acc), ("seconds_per_iteration", lambda m: m.get("seconds_per_iteration")),
-                        *[(c, _score(c)) for c in SCORE_COLUMNS]):
+        for name, f in (("test_acc", _acc), *[(c, _score(c)) for c in SCORE_COLUMNS]):
             v = mean_sd(f(m) for m in R.metrics(k))
             if v is not None:
                 e[name] = v[0]
@@ -311,8 +310,14 @@ def read(run_dirs: Iterable[str | Path]) -> list[tuple[dict, list[dict]]]:
     return [(f.metrics, f.history) for f in (RunFolder(d, HINT) for d in run_dirs)]
 
 
-def table_command(runs, profile, csv, metrics_path, claims_path) -> None:
-    """``table``: Table 4.2 (mean and sd over seeds), its DVC metrics and, with --claims, J1-J5."""
+def job_label(m: Mapping) -> str:
+    """A run's job label, as ``--job`` takes it: <run>/seed<k>."""
+    return m.get("job") or f"{m['run']}/seed{m.get('seed')}"
+
+
+def table_command(runs, profile, csv, metrics_path, claims_path, timing_path=None) -> None:
+    """``table``: Table 4.2 (mean and sd over seeds), its DVC metrics, with --claims J1-J5 and,
+    with --timing, the runs' wall times (one row per run and seed)."""
     read_runs(runs, "metrics.json", HINT)   # every metrics.json first: one line naming the missing one
     data = read(runs)
     judged = claims(data, profile)   # once: the table's verdict column and the metrics use them too
@@ -320,3 +325,4 @@ def table_command(runs, profile, csv, metrics_path, claims_path) -> None:
                 metrics_summary(data, profile, judged))
     if claims_path:
         write_claims(claims_path, judged)
+    write_timing(timing_path, [(job_label(m), m) for m, _ in data], profile)

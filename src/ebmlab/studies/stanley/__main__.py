@@ -18,6 +18,7 @@ def _rings_figure(args):
     seeded = base.read_runs(args.seeded or [], "metrics.json", "run 'rings' first")
     summary = {"runs": claims.rings_summary(metrics), "seeded": claims.rings_summary(seeded)}
     base.write_table(args.csv, claims.rings_rows(metrics, args.profile), claims.RINGS_COLUMNS, args.metrics, summary)
+    base.write_timing(args.timing, claims.rings_timing(metrics + seeded), args.profile)
     if args.seeds_csv:
         base.write_table(args.seeds_csv, claims.seed_rows(seeded, args.profile), claims.SEED_COLUMNS)
     if args.claims:
@@ -63,21 +64,25 @@ def _fid(args):
 
 def _curves(args):
     from ebmlab.io import read_json
-    from ebmlab.studies.stanley.claims import CURVE_COLUMNS, curve_rows, curves_summary
+    from ebmlab.studies.stanley.claims import CURVE_COLUMNS, curve_rows, curve_timing, curves_summary
     from ebmlab.studies.stanley.figures import curve_figures
-    rows = curve_rows([read_json(p, "run its 'fid' job first") for p in args.points], args.profile)
+    points = [read_json(p, "run its 'fid' job first") for p in args.points]
+    rows = curve_rows(points, args.profile)
     base.write_table(args.csv, rows, CURVE_COLUMNS, args.metrics, curves_summary(rows))
+    base.write_timing(args.timing, curve_timing(points), args.profile)
     curve_figures(rows, Path(args.out_dir), args.profile)
 
 
 def _grid_curves(args):
     from ebmlab.io import read_json
-    from ebmlab.studies.stanley.claims import CURVE_COLUMNS, IMAGE_GRID_COLUMNS, curve_rows, image_grid_rows
+    from ebmlab.studies.stanley.claims import (CURVE_COLUMNS, IMAGE_GRID_COLUMNS, curve_rows, curve_timing,
+                                               image_grid_rows)
     from ebmlab.studies.stanley.figures import curve_figures
     points = [read_json(p, "run its 'fid' job first") for p in args.points]
     rows = curve_rows(points, args.profile)
     base.write_table(args.curves_csv, rows, CURVE_COLUMNS)
     base.write_table(args.csv, image_grid_rows(rows, points, args.profile), IMAGE_GRID_COLUMNS)
+    base.write_timing(args.timing, curve_timing(points), args.profile)
     curve_figures(rows, Path(args.out_dir), args.profile, prefix="stanley_grid_")
 
 
@@ -117,7 +122,8 @@ COMMANDS = {
         base.RUNS, base.PROFILE, (("--figure",), dict(required=True, help="Fig 1 (PNG)")),
         (("--distance-figure",), dict(required=True, help="the distance curve (PNG)")), base.CSV, base.METRICS,
         (("--seeded",), dict(nargs="*", help="the best settings' seeded runs (distance table, claims)")),
-        (("--seeds-csv",), dict(help="the best settings per seed and mean +- sd (CSV)")), base.CLAIMS)),
+        (("--seeds-csv",), dict(help="the best settings per seed and mean +- sd (CSV)")), base.CLAIMS,
+        base.TIMING)),
     "rings-grid": base.Command(_rings_grid, "the rings grid, ranked, and the best cell of each sampler", args=(
         base.RUNS, base.PROFILE, base.CSV, (("--best",), dict(required=True, help="best cells (JSON)")))),
     "classifier": base.Command(_classifier, "train the digit classifier of one data set (metric 'classifier')",
@@ -133,11 +139,12 @@ COMMANDS = {
         (("--samples",), dict(help="also write a grid of 64 scored samples (PNG)")))),
     "curves": base.Command(_curves, "collect scored points into the curves table and figures", args=(
         (("--points",), dict(nargs="+", required=True, help="scored points (JSON)")), base.PROFILE, base.CSV,
-        (("--out-dir",), dict(required=True, help="figure folder (stanley_fid_<dataset>.png)")), base.METRICS)),
+        (("--out-dir",), dict(required=True, help="figure folder (stanley_fid_<dataset>.png)")), base.METRICS,
+        base.TIMING)),
     "grid-curves": base.Command(_grid_curves, "an image grid: its cells ranked, their curves and figure", args=(
         (("--points",), dict(nargs="+", required=True, help="the grid curves' scored points (JSON)")),
         base.PROFILE, base.CSV, (("--curves-csv",), dict(required=True, help="every point of the grid (CSV)")),
-        base.OUT_DIR)),
+        base.OUT_DIR, base.TIMING)),
     "samples-figure": base.Command(_samples_figure, "Figs 2-3: each curve's final samples side by side", args=(
         (("--samples",), dict(nargs="+", required=True, metavar="DATASET/SAMPLER=PNG",
                               help="each curve's final sample grid")), base.PROFILE, base.OUT_DIR)),

@@ -14,7 +14,7 @@ from ebmlab.studies.base import combine, mean_sd, ms, ordered
 from ebmlab.studies.stanley.config import SAMPLER_LABELS
 
 CURVE_COLUMNS = ["dataset", "sampler", "iteration", "fid", "profile", "classifier_frechet_substitute",
-                 "inception_standin_fid", "n_samples", "data", "sampler_name", "seconds_per_iteration", "diverged"]
+                 "inception_standin_fid", "n_samples", "data", "sampler_name", "diverged"]
 RINGS_COLUMNS = ["sampler", "iteration", "distance", "metric", "profile", "noise_floor", "radial_w1",
                  "noise_floor_radial_w1", "diverged"]
 
@@ -23,7 +23,7 @@ def curve_rows(points: list[dict], profile: str) -> list[dict]:
     """One row per (data set, sampler, iteration); only real-Inception FIDs go in 'fid'."""
     from ebmlab.metrics.fid import check_column, column_for
     rows = []
-    for p in sorted(points, key=lambda p: (p["dataset"], p["sampler"], p["iteration"])):
+    for p in sorted(points, key=_point_order):
         row = {c: p.get(c, "") for c in CURVE_COLUMNS}
         row.update(profile=profile, diverged=p["diverged"] or "no",
                    sampler=SAMPLER_LABELS.get(p["sampler"], p["sampler"]))
@@ -33,6 +33,17 @@ def curve_rows(points: list[dict], profile: str) -> list[dict]:
             row[col] = "diverged" if p["diverged"] else value
         rows.append(row)
     return rows
+
+
+def _point_order(p: dict):
+    return p["dataset"], p["sampler"], p["iteration"]
+
+
+def curve_timing(points: list[dict]) -> list[tuple[str, dict]]:
+    """(job label, point) per scored point, in the curve table's order, for ``base.write_timing``:
+    <data set>/<curve>/<iteration> is the training segment that ends at that checkpoint (its
+    seconds per iteration and wall time cover the curve's training up to there)."""
+    return [(f"{p['dataset']}/{p['sampler']}/{p['iteration']}", p) for p in sorted(points, key=_point_order)]
 
 
 def curves_summary(rows: list[dict]) -> dict:
@@ -55,12 +66,17 @@ def rings_rows(metrics: list[dict], profile: str) -> list[dict]:
 
 
 def rings_summary(metrics: list[dict]) -> dict:
-    """What DVC tracks: each rings run's final distances, its floor and its speed."""
+    """What DVC tracks: each rings run's final distances and its floor (its speed: rings_timing)."""
     return {m["label"]: {
         "final_distance": m["points"][-1]["distance"] if m["points"] else None,
         "final_radial_w1": m["points"][-1].get("radial_w1") if m["points"] else None,
-        "noise_floor": m.get("noise_floor"), "diverged": bool(m["diverged"]),
-        "seconds_per_iteration": m["seconds_per_iteration"]} for m in metrics}
+        "noise_floor": m.get("noise_floor"), "diverged": bool(m["diverged"])} for m in metrics}
+
+
+def rings_timing(metrics: list[dict]) -> list[tuple[str, dict]]:
+    """(job label, metrics) per rings run, each run once (a best cell's first seed is both shown
+    and seeded), for ``base.write_timing``."""
+    return list({m["label"]: m for m in metrics}.items())
 
 
 # ---------------------------------------------------------------------------

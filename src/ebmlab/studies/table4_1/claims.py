@@ -36,10 +36,11 @@ TABLE_COLUMNS = ["dataset", "sampler", "run", "fid_paper", "fid_reproduced", "fi
                  "classifier_frechet_substitute", "classifier_frechet_substitute_sd", "verdict_substitute",
                  "accept_prob_final", "accept_prob_final_sd", "precond_mean_final", "precond_mean_final_sd",
                  "n_seeds", "seeds", "n_diverged", "inception_standin_fid", "inception_standin_fid_sd",
-                 "epochs", "iterations", "n_fid_samples", "seconds_per_iteration", "data", "fid_source", "profile"]
+                 "epochs", "iterations", "n_fid_samples", "data", "fid_source", "profile"]
 CELL_COLUMNS = ["dataset", "run", "seed", "sampler", "step_size", "noise_std", "fid_reproduced",
                 "classifier_frechet_substitute", "inception_standin_fid", "accept_prob_final", "precond_mean_final",
-                "iterations", "epochs", "n_fid_samples", "seconds_per_iteration", "diverged", "profile"]
+                "iterations", "epochs", "n_fid_samples", "diverged", "profile"]
+# wall times are in neither: they go to the timing table (--timing, base.TIMING_COLUMNS), one row per cell
 
 #: score column -> the verdict column judging the ordering of that score
 VERDICTS = {"classifier_frechet_substitute": "verdict_substitute"}
@@ -103,8 +104,6 @@ def table_rows(metrics: list[dict], profile: str) -> list[dict]:
                        fid_paper=TABLE4_1_FID.get(ds, {}).get(run, ""), n_seeds=len(ms),
                        seeds=" ".join(str(m.get("seed", "")) for m in ms), n_diverged=n_div,
                        epochs=m0["epochs"], iterations=m0["iterations"], n_fid_samples=m0["n_fid_samples"],
-                       seconds_per_iteration=mean_sd(m["seconds_per_iteration"] for m in ms)[0]
-                       if mean_sd(m["seconds_per_iteration"] for m in ms) else "",
                        data=m0.get("data", ""), fid_source=m0.get("fid_source", ""))
             for col in SCORES + ["accept_prob_final", "precond_mean_final"]:
                 v = st[col]
@@ -146,7 +145,7 @@ def metrics_summary(metrics: list[dict]) -> dict:
         entry = {"n_seeds": len(ms), "n_diverged": len(ms) - len(live)}
         for kind in ms[0]["scores"]:
             entry[kind] = mean_sd(m["scores"].get(kind) for m in live)
-        for k in ("accept_prob_final", "precond_mean_final", "seconds_per_iteration"):
+        for k in ("accept_prob_final", "precond_mean_final"):
             entry[k] = mean_sd(m.get(k) for m in ms)
         out[f"{ds}/{run}"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in entry.items()}
     return out
@@ -294,13 +293,20 @@ def claims(cells: Iterable[tuple[Mapping, list[Mapping]]], profile: str, dataset
 HINT = "run the 'cell' step first"
 
 
-def table_command(runs, profile, csv, metrics_path, claims_path) -> None:
-    """``table``: the table (mean and sd over seeds), its DVC metrics and, with --claims, T1-T6."""
-    from ebmlab.studies.base import RunFolder, write_claims, write_table
+def cell_label(m: Mapping) -> str:
+    """A cell's job label, as ``--job`` takes it: <data set>/<run>/seed<k>."""
+    return f"{m['dataset']}/{m['run']}/seed{m.get('seed', 0)}"
+
+
+def table_command(runs, profile, csv, metrics_path, claims_path, timing_path=None) -> None:
+    """``table``: the table (mean and sd over seeds), its DVC metrics, with --claims T1-T6 and,
+    with --timing, the cells' wall times (one row per cell)."""
+    from ebmlab.studies.base import RunFolder, write_claims, write_table, write_timing
     from ebmlab.studies.base import read_runs
     folders = [RunFolder(d, HINT) for d in runs] if claims_path else None
     metrics = [f.metrics for f in folders] if folders else read_runs(runs, "metrics.json", HINT)
     write_table(csv, table_rows(metrics, profile), TABLE_COLUMNS, metrics_path, metrics_summary(metrics))
+    write_timing(timing_path, [(cell_label(m), m) for m in metrics], profile)
     if claims_path:
         cells = [(f.metrics, f.history) for f in folders]
         datasets = list(dict.fromkeys(m["dataset"] for m in metrics))
@@ -310,12 +316,12 @@ def table_command(runs, profile, csv, metrics_path, claims_path) -> None:
         write_claims(claims_path, claims(cells, profile, ds))
 
 
-def cells_command(runs, profile, csv, metrics_path) -> None:
-    """``cells``: one row per cell (every seed, and the step-size sweep)."""
-    from ebmlab.studies.base import read_runs, write_table
+def cells_command(runs, profile, csv, metrics_path, timing_path=None) -> None:
+    """``cells``: one row per cell (every seed, and the step-size sweep) and, with --timing, their
+    wall times."""
+    from ebmlab.studies.base import read_runs, write_table, write_timing
     metrics = read_runs(runs, "metrics.json", HINT)
     write_table(csv, cell_rows(metrics, profile), CELL_COLUMNS, metrics_path,
-                {f"{m['dataset']}/{m['run']}/seed{m.get('seed', 0)}": {**m["scores"],
-                                                                        "accept_prob_final": m["accept_prob_final"],
-                                                                        "diverged": bool(m["diverged"])}
-                 for m in metrics})
+                {cell_label(m): {**m["scores"], "accept_prob_final": m["accept_prob_final"],
+                                 "diverged": bool(m["diverged"])} for m in metrics})
+    write_timing(timing_path, [(cell_label(m), m) for m in metrics], profile)
