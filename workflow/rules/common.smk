@@ -80,6 +80,16 @@ def log_of(study, name):
     return f"{LOGS}/{study}/{name}.log"
 
 
+def record_of(folder, name):
+    """Where the run record of a job that keeps none beside its results goes (a table, figure or
+    report job): results/<profile>/<folder>/records/<name>.run.yaml (``name`` may hold wildcards).
+
+    Every rule declares its job's record as an output, so a missing record reruns the job; the
+    records stay out of reports/ (they hold a time and a commit), in the study's DVC-cached folder.
+    """
+    return f"{RESULTS}/{folder}/records/{name}.run.yaml"
+
+
 def as_json(data):
     """A config slice as one shell-safe JSON argument (quoted with {params.x:q})."""
     return json.dumps(data, separators=(",", ":"))

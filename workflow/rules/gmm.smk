@@ -46,6 +46,7 @@ if "gmm" in config:
         output:
             metrics=f"{RESULTS}/gmm/{{gmm_run}}/rhat.json",
             samples=f"{RESULTS}/gmm/{{gmm_run}}/samples.npz",
+            record=f"{RESULTS}/gmm/{{gmm_run}}/evaluate.run.yaml",
         params:
             cfg=lambda wildcards: job_config("gmm", "gmm", "evaluate", wildcards.gmm_run),
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -66,7 +67,8 @@ if "gmm" in config:
             shared=lambda wildcards: ([f"{RESULTS}/gmm/{gmm_shared_run(config['gmm'])}/model.pt"]
                                       if wildcards.gmm_compare.startswith("shared/") else []),
         output:
-            f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.json",
+            compare=f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.json",
+            record=f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.run.yaml",
         params:
             cfg=lambda wildcards: job_config("gmm", "gmm", "compare", wildcards.gmm_compare),
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -92,6 +94,7 @@ if "gmm" in config:
             claims=f"{REPORTS}/gmm_claims.csv",
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
             timing=f"{REPORTS}/gmm_timing.csv",
+            record=record_of("gmm", "table"),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input.runs],
             compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
@@ -104,7 +107,8 @@ if "gmm" in config:
         shell:
             "python -m ebmlab.studies.gmm table --runs {params.runs} --compare {params.compare} "
             "--profile {params.profile} --csv {output.csv} --samplers-csv {output.samplers} "
-            "--claims {output.claims} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
+            "--claims {output.claims} --metrics {output.metrics} --timing {output.timing} "
+            "--record {output.record} > {log} 2>&1"
 
     rule gmm_figures:
         input:
@@ -114,6 +118,7 @@ if "gmm" in config:
             data=figure(f"{FIGURES}/gmm/gmm_data.png", "gmm", "gmm_data", "thesis Fig 4.1", GMM_SUB),
             runs=[figure(f"{FIGURES}/gmm/gmm_{r}.png", "gmm", f"gmm_{r}", GMM_FIG.get(r, "-"), GMM_SUB)
                   for r in GMM_RUNS],
+            record=record_of("gmm", "figures"),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
             out=lambda wildcards, output: str(Path(output.data).parent),
@@ -123,15 +128,17 @@ if "gmm" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.gmm figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.gmm figures --runs {params.runs} --out-dir {params.out} "
+            "--record {output.record} > {log} 2>&1"
 
     rule gmm_rhat_figure:
         input:
             runs=rules.gmm_table.input.runs,
             compare=rules.gmm_table.input.compare,
         output:
-            figure(f"{FIGURES}/gmm/gmm_rhat_intervals.png", "gmm", "gmm_rhat_intervals",
-                   "thesis section 4.1 R-hat table", GMM_SUB),
+            png=figure(f"{FIGURES}/gmm/gmm_rhat_intervals.png", "gmm", "gmm_rhat_intervals",
+                       "thesis section 4.1 R-hat table", GMM_SUB),
+            record=record_of("gmm", "rhat_figure"),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input.runs],
             compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
@@ -142,11 +149,11 @@ if "gmm" in config:
             ENV
         shell:
             "python -m ebmlab.studies.gmm rhat-figure --runs {params.runs} --compare {params.compare} "
-            "--png {output} > {log} 2>&1"
+            "--png {output.png} --record {output.record} > {log} 2>&1"
 
     ALL_TARGETS += [
         rules.gmm_table.output.csv,
-        rules.gmm_rhat_figure.output[0],
+        rules.gmm_rhat_figure.output.png,
         rules.gmm_figures.output.data,
         *rules.gmm_figures.output.runs,
     ]
@@ -155,7 +162,7 @@ if "gmm" in config:
     rule gmm:
         input:
             rules.gmm_table.output.csv,
-            rules.gmm_rhat_figure.output[0],
+            rules.gmm_rhat_figure.output.png,
             rules.gmm_figures.output.data,
             rules.gmm_figures.output.runs,
         localrule: True

@@ -36,7 +36,8 @@ if JEM_SETS:
     # profile), so they ask for its GPUs like the training jobs
     rule jem_classifier:
         output:
-            f"{RESULTS}/{{jem_set}}/classifier.pt",
+            weights=f"{RESULTS}/{{jem_set}}/classifier.pt",
+            record=f"{RESULTS}/{{jem_set}}/classifier.run.yaml",
         params:
             cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "classifier"),
         log:
@@ -47,13 +48,14 @@ if JEM_SETS:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.jem classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.studies.jem classifier --config {params.cfg:q} --out {output.weights} > {log} 2>&1"
 
     rule jem_reference:
         input:
             classifier=jem_classifier,
         output:
-            f"{RESULTS}/{{jem_set}}/ref/jem.json",
+            summary=f"{RESULTS}/{{jem_set}}/ref/jem.json",
+            record=f"{RESULTS}/{{jem_set}}/ref/jem.run.yaml",
         params:
             cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "reference"),
             ref=lambda wildcards, output: str(Path(output[0]).parent),
@@ -67,7 +69,7 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem reference --config {params.cfg:q} --ref-dir {params.ref} "
-            "{params.classifier} > {log} 2>&1"
+            "{params.classifier} --record {output.record} > {log} 2>&1"
 
     rule jem_train:
         input:
@@ -79,6 +81,7 @@ if JEM_SETS:
             chains=f"{RESULTS}/{{jem_set}}/{{jem_run}}/chains.json",
             samples=f"{RESULTS}/{{jem_set}}/{{jem_run}}/samples.png",
             model=f"{RESULTS}/{{jem_set}}/{{jem_run}}/model.pt",
+            record=f"{RESULTS}/{{jem_set}}/{{jem_run}}/train.run.yaml",
         params:
             cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "train", wildcards.jem_run),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
@@ -103,6 +106,8 @@ if JEM_SETS:
             csv=f"{REPORTS}/{{jem_table}}.csv",
             claims=f"{REPORTS}/{{jem_table}}_claims.csv",
             metrics=f"{REPORTS}/metrics/{{jem_table}}.json",
+            # under results/<p>/jem (output paths cannot follow the section from {jem_table}; jem is the one section)
+            record=record_of("jem", "{jem_table}"),
         params:
             runs=lambda wildcards: jem_run_dirs(jem_set_of_table(wildcards)),
             profile=PROFILE,
@@ -113,7 +118,8 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} --record {output.record} "
+            "> {log} 2>&1"
 
     rule jem_figures:
         input:
@@ -122,6 +128,7 @@ if JEM_SETS:
         output:
             [figure(f"{FIGURES}/jem/{{jem_set}}_{name}.png", "jem", name, JEM_PAPER[name], "{jem_set}")
              for name in JEM_FIGS],
+            record=record_of("{jem_set}", "figures"),
         params:
             runs=lambda wildcards: jem_run_dirs(wildcards.jem_set),
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -132,7 +139,7 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem figures --runs {params.runs} --out-dir {params.out} "
-            "--prefix {wildcards.jem_set} > {log} 2>&1"
+            "--prefix {wildcards.jem_set} --record {output.record} > {log} 2>&1"
 
     # one named target per section (`snakemake jem --config profile=fast`): its tables and figures
     for _s in JEM_SETS:

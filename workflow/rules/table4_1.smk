@@ -49,7 +49,8 @@ if "table4_1" in config:
     # (cuda in the paper profile), and Inception features of a whole split are GPU work
     rule table4_1_classifier:
         output:
-            f"{T41_DIR}/classifier/{{t41_ds}}.pt",
+            weights=f"{T41_DIR}/classifier/{{t41_ds}}.pt",
+            record=f"{T41_DIR}/classifier/{{t41_ds}}.run.yaml",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "classifier", wildcards.t41_ds),
         log:
@@ -60,13 +61,14 @@ if "table4_1" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.metrics.classifier train --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.metrics.classifier train --config {params.cfg:q} --out {output.weights} > {log} 2>&1"
 
     rule table4_1_reference:
         input:
             classifier=lambda wildcards: T41_CLASSIFIER[wildcards.t41_ds],
         output:
-            f"{T41_DIR}/ref/{{t41_ds}}.json",
+            summary=f"{T41_DIR}/ref/{{t41_ds}}.json",
+            record=f"{T41_DIR}/ref/{{t41_ds}}.run.yaml",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "reference", wildcards.t41_ds),
             ref=lambda wildcards, output: str(Path(output[0]).parent),
@@ -80,7 +82,7 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 reference --config {params.cfg:q} --job {wildcards.t41_ds} "
-            "--ref-dir {params.ref} {params.classifier} > {log} 2>&1"
+            "--ref-dir {params.ref} {params.classifier} --record {output.record} > {log} 2>&1"
 
     rule table4_1_cell:
         input:
@@ -92,6 +94,7 @@ if "table4_1" in config:
             chains=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/chains.json",
             samples=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/samples.png",
             model=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/model.pt",
+            record=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/cell.run.yaml",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "cell",
                                              f"{wildcards.t41_ds}/{wildcards.t41_run}/seed{wildcards.t41_seed}"),
@@ -119,6 +122,7 @@ if "table4_1" in config:
             csv=f"{REPORTS}/table4_1.csv",
             metrics=f"{REPORTS}/metrics/table4_1.json",
             claims=f"{REPORTS}/table4_1_claims.csv",
+            record=record_of("table4_1", "table"),
         params:
             runs=T41_ALL_RUNS,
             profile=PROFILE,
@@ -129,7 +133,8 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} --record {output.record} "
+            "> {log} 2>&1"
 
     # one row per cell (every seed, and the step-size sweep) of one data set
     rule table4_1_column:
@@ -138,6 +143,7 @@ if "table4_1" in config:
         output:
             csv=f"{REPORTS}/table4_1_{{t41_ds}}.csv",
             metrics=f"{REPORTS}/metrics/table4_1_{{t41_ds}}.json",
+            record=record_of("table4_1", "column_{t41_ds}"),
         params:
             runs=lambda wildcards: T41_RUNS[wildcards.t41_ds] + T41_SWEEP_RUNS[wildcards.t41_ds],
             profile=PROFILE,
@@ -148,7 +154,7 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 cells --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --record {output.record} > {log} 2>&1"
 
     rule table4_1_figures:
         input:
@@ -157,6 +163,7 @@ if "table4_1" in config:
         output:
             [figure(f"{T41_FIG_DIR}/{name}_{{t41_fig_ds}}.png", "table4_1", name, T41_PAPER[name], "{t41_fig_ds}")
              for name in T41_FIGS],
+            record=record_of("table4_1", "figures_{t41_fig_ds}"),
         params:
             runs=lambda wildcards: T41_FIG_RUNS[wildcards.t41_fig_ds],
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -167,15 +174,16 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 figures --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
-            "--out-dir {params.out} > {log} 2>&1"
+            "--out-dir {params.out} --record {output.record} > {log} 2>&1"
 
     # beyond the thesis: final acceptance and score against h, fixed and matched noise
     rule table4_1_stepsize:
         input:
             lambda wildcards: [f"{d}/metrics.json" for d in T41_SWEEP_RUNS[wildcards.t41_fig_ds]],
         output:
-            figure(f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png", "table4_1", "table4_1_stepsize",
-                   T41_PAPER["table4_1_stepsize"], "{t41_fig_ds}"),
+            png=figure(f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png", "table4_1", "table4_1_stepsize",
+                       T41_PAPER["table4_1_stepsize"], "{t41_fig_ds}"),
+            record=record_of("table4_1", "stepsize_{t41_fig_ds}"),
         params:
             runs=lambda wildcards: T41_SWEEP_RUNS[wildcards.t41_fig_ds],
         log:
@@ -185,7 +193,7 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 stepsize --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
-            "--out {output} > {log} 2>&1"
+            "--out {output.png} --record {output.record} > {log} 2>&1"
 
     # a figure data set's figures: Figs 4.6-4.11, the sample grids and, with a sweep, the step-size figure
     T41_FIGURE_FILES = {ds: [f"{T41_FIG_DIR}/{name}_{ds}.png" for name in T41_FIGS]
