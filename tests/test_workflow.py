@@ -1,5 +1,6 @@
 """The Snakemake layer: parse-time validation stops bad params before any job; every figure is in the report."""
 
+import functools
 import json
 import re
 import shutil
@@ -80,32 +81,45 @@ def test_nijkamp_target_covers_every_image_study():
     assert "reports/fast/nijkamp_claims.csv" in r.stdout       # the claims over every study's runs
 
 
-# Every rule's outputs as Snakemake parses them (report flags included), one profile per call.
+# Every rule's outputs as Snakemake parses them (report flags included) and what each rule runs,
+# one profile per call.
 _OUTPUTS = r"""
 import json, sys
 from pathlib import Path
 from snakemake.api import SnakemakeApi
 from snakemake.io import get_flag_value, is_flagged
 from snakemake.settings.types import ConfigSettings, ResourceSettings
-rows = []
+rows, rules = [], []
 with SnakemakeApi() as api:
     wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path("."),
                       config_settings=ConfigSettings(config={"profile": sys.argv[1]}))._workflow
     for rule in wf.rules:
+        rules.append({"rule": rule.name, "runs": not rule.norun})
         for f in rule.output:
             rep = get_flag_value(f, "report") if is_flagged(f, "report") else None
             rows.append({"rule": rule.name, "path": str(f), "file": Path(rule.snakefile).stem,
                          "report": rep and {"caption": rep.caption and rep.caption.get_path_or_uri(secret_free=True),
                                             "category": rep.category, "labels": rep.labels}})
-print("ROWS" + json.dumps(rows))
+print("ROWS" + json.dumps({"outputs": rows, "rules": rules}))
 """
 
 
-def rule_outputs(profile):
+@functools.lru_cache(maxsize=None)
+def _parsed(profile):
     r = subprocess.run([sys.executable, "-c", _OUTPUTS, profile], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.split("ROWS", 1)[1])
+
+
+def rule_outputs(profile):
+    """Every output of every rule of ``profile``'s workflow: rule, path, rule file, report flag."""
+    return _parsed(profile)["outputs"]
+
+
+def parsed_rules(profile):
+    """Every rule of ``profile``'s workflow: its name and whether it runs anything (a named target does not)."""
+    return _parsed(profile)["rules"]
 
 
 @pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
@@ -122,6 +136,27 @@ def test_every_figure_goes_into_the_report_with_an_existing_caption(profile):
         assert caption.is_file(), f"{o['rule']}: caption {caption} does not exist"
         assert caption.parent == ROOT / "workflow" / "report" / rep["category"], caption
         assert rep["labels"]["profile"] == profile and rep["labels"]["paper"], o
+
+
+@pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
+def test_every_job_declares_its_run_record_outside_the_reports(profile):
+    """Issue 18, item 7: every rule that runs something declares a ``*.run.yaml`` output (a missing
+    record reruns the job); records hold a time and a commit, so none lies under reports/."""
+    rules = parsed_rules(profile)
+    outputs = rule_outputs(profile)
+    records = {}
+    for o in outputs:
+        if o["path"].endswith(".run.yaml"):
+            records.setdefault(o["rule"], []).append(o["path"])
+    running = {r["rule"] for r in rules if r["runs"]}
+    targets = {r["rule"] for r in rules if not r["runs"]}
+    # every study's rules parsed, and the named targets (all, gmm, jem, ...) are all that runs nothing
+    assert {"all", "gmm", "stanley", "nijkamp"} <= targets and len(running) > 30
+    assert not {o["rule"] for o in outputs} & targets, "a named target with outputs"
+    assert sorted(running - set(records)) == [], "rules whose job declares no run record"
+    for rule, paths in records.items():
+        assert len(paths) == 1, (rule, paths)
+        assert paths[0].startswith(f"results/{profile}/"), (rule, paths)
 
 
 def test_every_caption_cites_a_figure_names_the_profile_and_renders():
