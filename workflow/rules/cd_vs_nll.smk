@@ -135,8 +135,14 @@ if "cd_vs_nll" in config:
             "--csv {output.csv} --claims {output.claims} --metrics {output.metrics} --record {output.record} "
             "> {log} 2>&1"
 
+    # ... and the run record of every job they need (a missing one reruns its job), the runs'
+    # Nijkamp diagnostics (nijkamp.smk) included
+    CDN_RECORDS = ([rules.cd_vs_nll_classifier.output.record]
+                   + [f"{d}/{job}.run.yaml" for d in CDN_RUN_DIRS for job in ("train", "evaluate")]
+                   + [rules.cd_vs_nll_figures.output.record, rules.cd_vs_nll_table.output.record]
+                   + [f"{RESULTS}/nijkamp/cd_vs_nll/{run}.run.yaml" for run in [*CDN_RUNS, "summary"]])
     CDN_TARGETS = [rules.cd_vs_nll_table.output.csv, rules.cd_vs_nll_table.output.claims,
-                   rules.cd_vs_nll_table.output.metrics, *CDN_FIGS]
+                   rules.cd_vs_nll_table.output.metrics, *CDN_FIGS, *CDN_RECORDS]
 
     # the study's named target (`snakemake cd_vs_nll --config profile=fast`): tables, figures, diagnostics
     rule cd_vs_nll:

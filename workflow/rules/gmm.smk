@@ -16,6 +16,9 @@ if "gmm" in config:
     # the thesis figure of each sampler's run (report labels; captions in workflow/report/gmm/)
     GMM_FIG = {"gd": "thesis Fig 4.2", "sgld": "thesis Fig 4.3", "mala": "thesis Fig 4.4", "psgld": "thesis Fig 4.5"}
     GMM_SUB = "Figs 4.1-4.5: 4-Gaussian mixture"
+    # every training, evaluation and comparison job's run record (the table's timing reads them)
+    GMM_RECORDS = ([f"{RESULTS}/gmm/{label}/{job}.run.yaml" for label in GMM_LABELS for job in ("train", "evaluate")]
+                   + [f"{RESULTS}/gmm/compare/{c}/compare.run.yaml" for c in GMM_COMPARE])
 
     wildcard_constraints:
         gmm_run="|".join(GMM_LABELS),
@@ -88,6 +91,7 @@ if "gmm" in config:
         input:
             runs=expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_LABELS),
             compare=expand(f"{RESULTS}/gmm/compare/{{c}}/compare.json", c=GMM_COMPARE),
+            records=GMM_RECORDS,
         output:
             csv=f"{REPORTS}/gmm_rhat.csv",
             samplers=f"{REPORTS}/gmm_samplers.csv",
@@ -151,18 +155,19 @@ if "gmm" in config:
             "python -m ebmlab.studies.gmm rhat-figure --runs {params.runs} --compare {params.compare} "
             "--png {output.png} --record {output.record} > {log} 2>&1"
 
-    ALL_TARGETS += [
+    # the table, the figures and every job's run record (a missing one reruns its job)
+    GMM_TARGETS = [
         rules.gmm_table.output.csv,
         rules.gmm_rhat_figure.output.png,
         rules.gmm_figures.output.data,
         *rules.gmm_figures.output.runs,
+        *GMM_RECORDS,
+        *(r.output.record for r in (rules.gmm_table, rules.gmm_rhat_figure, rules.gmm_figures)),
     ]
+    ALL_TARGETS += GMM_TARGETS
 
     # one named target for the study (`snakemake gmm --config profile=fast`): its table and figures
     rule gmm:
         input:
-            rules.gmm_table.output.csv,
-            rules.gmm_rhat_figure.output.png,
-            rules.gmm_figures.output.data,
-            rules.gmm_figures.output.runs,
+            GMM_TARGETS,
         localrule: True

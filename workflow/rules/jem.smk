@@ -147,10 +147,7 @@ if JEM_SETS:
             name:
                 _s
             input:
-                f"{REPORTS}/{JEM_TABLES[_s]}.csv",
-                f"{REPORTS}/{JEM_TABLES[_s]}_claims.csv",
-                jem_figures_of(_s),
+                jem_targets_of(_s),
             localrule: True
 
-        ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", f"{REPORTS}/{JEM_TABLES[_s]}_claims.csv",
-                        *jem_figures_of(_s)]
+        ALL_TARGETS += jem_targets_of(_s)

@@ -33,6 +33,8 @@ NJ_SUMMARIES = [
     for out in (f"{REPORTS}/nijkamp_{study}.csv", f"{REPORTS}/nijkamp_{study}_claims.csv",
                 f"{FIGURES}/nijkamp/{study}/summary.png")
 ]
+# the run record of every diagnose and summary job (a missing one reruns its job)
+NJ_SUMMARIES += [f"{RESULTS}/nijkamp/{study}/{run}.run.yaml" for study in NJ_RUNS for run in [*NJ_RUNS[study], "summary"]]
 
 # a STANLEY curve logs its history in its checkpoints, not in a history.csv
 ruleorder: nijkamp_diagnostics_checkpoint > nijkamp_diagnostics
@@ -129,7 +131,7 @@ if NJ_RUNS:
             "python -m ebmlab.studies.nijkamp pool --tables {input} --profile {params.profile} "
             "--claims {output.claims} --record {output.record} > {log} 2>&1"
 
-    NJ_SUMMARIES += [rules.nijkamp_pool.output.claims]
+    NJ_SUMMARIES += [rules.nijkamp_pool.output.claims, rules.nijkamp_pool.output.record]
 
 
 # every study's diagnostics (`snakemake nijkamp --config profile=fast`)

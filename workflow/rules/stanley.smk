@@ -112,6 +112,15 @@ if "stanley" in config:
 
         STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv,
                         rules.stanley_rings_figure.output.claims]
+        # the run record of every rings job (a missing one reruns its job); the best cells' seeded
+        # runs are known once the grid checkpoint has run
+        STN_TARGETS += [f"{STN_DIR}/rings/{r}/rings.run.yaml" for r in STN_RUNS + STN_CELLS]
+        STN_TARGETS += [rules.stanley_rings_figure.output.record]
+        if STN_CELLS:
+            STN_TARGETS += [rules.stanley_rings_grid.output.record,
+                            lambda wildcards: [f"{STN_DIR}/rings/{r}/rings.run.yaml" for c in stn_best()
+                                               for r in [stn_jobs.seed_label(c, stn_first_seed),
+                                                         *stn_jobs.seeded_labels(STN, c)]]]
 
     if STN["images"] is not None:
         IMG = STN["images"]
@@ -252,6 +261,15 @@ if "stanley" in config:
                 "--metrics {output.metrics} --out-dir {params.out} --record {output.record} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_curves.output.csv, *rules.stanley_curves.output.figures]
+        # the run record of every images job (a missing one reruns its job): classifiers, references,
+        # each curve's segments and scored points (the grid's too), the report jobs below
+        stn_curve_records = lambda ds, curve, kinds=("ckpt", "fid"): [
+            f"{STN_DIR}/{ds}/{curve}/{kind}/{it}.run.yaml" for it in stn_jobs.points(IMG, ds, curve) for kind in kinds]
+        STN_TARGETS += [record_beside(p) for ds in STN_DATASETS for p in STN_CLASSIFIER[ds]]
+        STN_TARGETS += [f"{STN_DIR}/ref/{ds}.run.yaml" for ds in STN_DATASETS]
+        STN_TARGETS += [r for ds in STN_DATASETS for c in stn_jobs.samplers_of(IMG, ds) for r in stn_curve_records(ds, c)]
+        STN_TARGETS += [r for ds, c in STN_GRID for r in stn_curve_records(ds, c)]
+        STN_TARGETS += [rules.stanley_curves.output.record]
 
         # Figs 2 (Flowers) and 3 (CIFAR-10): every curve's final samples, as its last scoring job drew them
         STN_SAMPLES_PAPER = {"flowers102": "STANLEY Fig 2", "cifar10": "STANLEY Fig 3"}
@@ -278,7 +296,7 @@ if "stanley" in config:
                 "python -m ebmlab.studies.stanley samples-figure --samples {params.samples} --profile {params.profile} "
                 "--out-dir {params.out} --record {output.record} > {log} 2>&1"
 
-        STN_TARGETS += rules.stanley_samples.output.figures
+        STN_TARGETS += [*rules.stanley_samples.output.figures, rules.stanley_samples.output.record]
 
         if STN_GRID:
             STN_GRID_DS = IMG["grid_dataset"]
@@ -305,7 +323,8 @@ if "stanley" in config:
                     "--csv {output.csv} --curves-csv {output.curves} --out-dir {params.out} "
                     "--record {output.record} > {log} 2>&1"
 
-            STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure]
+            STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure,
+                            rules.stanley_images_grid.output.record]
 
         if IMG.get("inpainting", {}) is not None:
             # the job's own slice names the data set and curves (the study's defaults included)
@@ -336,7 +355,8 @@ if "stanley" in config:
                     "--figure {output.figure} --csv {output.csv} --profile {params.profile} "
                     "--record {output.record} > {log} 2>&1"
 
-            STN_TARGETS += [rules.stanley_inpainting.output.figure]
+            STN_TARGETS += [rules.stanley_inpainting.output.figure, rules.stanley_inpainting.output.record]
+            STN_TARGETS += [r for c in STN_IP["samplers"] for r in stn_curve_records(STN_IP["dataset"], c, ("ckpt",))]
 
     rule stanley:
         input:

@@ -200,6 +200,17 @@ if "table4_1" in config:
                         + ([f"{T41_FIG_DIR}/table4_1_stepsize_{ds}.png"] if T41_SWEEP_RUNS[ds] else [])
                         if ds in T41_FIG_DATASETS else [] for ds in T41_DATASETS}
 
+    # the run records of the jobs the targets build (a missing one reruns its job): the table's
+    # (its cells, references and classifiers), then per data set its sweep cells', column's and figures'
+    T41_RECORDS = ([f"{d}/cell.run.yaml" for d in T41_ALL_RUNS]
+                   + [record_beside(f"{T41_DIR}/ref/{ds}.json") for ds in T41_DATASETS]
+                   + [record_beside(p) for ds in T41_DATASETS for p in T41_CLASSIFIER[ds]]
+                   + [rules.table4_1_table.output.record])
+    T41_FIGURE_RECORDS = {ds: [f"{d}/cell.run.yaml" for d in T41_SWEEP_RUNS[ds]]
+                          + ([record_of("table4_1", f"figures_{ds}")] if ds in T41_FIG_DATASETS else [])
+                          + ([record_of("table4_1", f"stepsize_{ds}")] if ds in T41_FIG_DATASETS and T41_SWEEP_RUNS[ds]
+                             else []) for ds in T41_DATASETS}
+
     # one named target per data set: the table, its column's cells and its figures, if any
     for _ds in T41_DATASETS:
         rule:
@@ -209,9 +220,14 @@ if "table4_1" in config:
                 rules.table4_1_table.output.csv,
                 f"{REPORTS}/table4_1_{_ds}.csv",
                 T41_FIGURE_FILES[_ds],
+                T41_RECORDS,
+                record_of("table4_1", f"column_{_ds}"),
+                T41_FIGURE_RECORDS[_ds],
             localrule: True
 
     ALL_TARGETS += [
         rules.table4_1_table.output.csv,
         *[f for ds in T41_FIG_DATASETS for f in T41_FIGURE_FILES[ds]],
+        *T41_RECORDS,
+        *[r for ds in T41_FIG_DATASETS for r in T41_FIGURE_RECORDS[ds]],
     ]
