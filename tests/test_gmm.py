@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from ebmlab.studies import base
 from ebmlab.studies.gmm import run as gmm
@@ -118,12 +119,25 @@ def test_train_evaluate_compare_table_end_to_end(tmp_path, capsys):
     assert hmc["grad_evals"] == 10 * (1 + 2 * 40) and sgld["grad_evals"] == 10 * (1 + 40)   # 10 chains
     assert all(abs(sum(r["occupancy"]) - 1.0) < 1e-9 for r in c["samplers"].values())
     csv, samplers_csv, claims = tmp_path / "t.csv", tmp_path / "s.csv", tmp_path / "c.csv"
-    r = cli(capsys, "table", "--runs", *runs, "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
-                "--csv", str(csv), "--claims", str(claims), "--metrics", str(tmp_path / "m.json"))
+    compares = [str(cmp / "seed0"), str(cmp / "seed1")]
+    table_args = ["table", "--runs", *runs, "--compare", *compares, "--profile", "smoke", "--csv", str(csv),
+                  "--claims", str(claims), "--metrics", str(tmp_path / "m.json"),
+                  "--record", str(tmp_path / "records" / "table.run.yaml")]
+    r = cli(capsys, *table_args)
     assert r.returncode == 0, r.stderr
-    r = cli(capsys, "samplers", "--compare", str(cmp / "seed0"), str(cmp / "seed1"), "--profile", "smoke",
-            "--csv", str(samplers_csv))
+    r = cli(capsys, "samplers", "--compare", *compares, "--profile", "smoke", "--csv", str(samplers_csv))
     assert r.returncode == 0, r.stderr
+    # a table and a figure command, run in this process, write the record of what they did and read
+    figure_args = ["rhat-figure", "--runs", *runs, "--compare", *compares, "--png", str(tmp_path / "rhat.png"),
+                   "--record", str(tmp_path / "records" / "rhat_figure.run.yaml")]
+    assert cli(capsys, *figure_args).returncode == 0
+    for args in (table_args, figure_args):
+        rec = yaml.safe_load(Path(args[-1]).read_text())
+        assert rec["command"] == f"ebmlab.studies.gmm {args[0]}"
+        assert rec["argv"] == ["python", "-m", "ebmlab.studies.gmm", *args]
+        assert rec["inputs"] == runs + compares
+        assert rec["arguments"]["runs"] == runs and rec["config"] is None and rec["seed"] is None
+        assert {"versions", "git", "time", "device", "wall_seconds"} <= set(rec) and rec["versions"]["torch"]
     header, row = csv.read_text().splitlines()
     assert header.startswith("sampler,run,rhat_paper,rhat_mean,rhat_ci95_low,rhat_ci95_high,rhat_sd")
     cells = dict(zip(header.split(","), row.split(",")))

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from ebmlab import samplers
 from ebmlab.config import from_dict
@@ -182,8 +183,14 @@ def test_every_curve_point_is_scored_with_the_same_chains(tmp_path):
     assert run("segment", *base, "--until", 3, "--out", tmp_path / "3.pt") == 0
     for name in ("p1.json", "p2.json"):
         assert run("fid", *base, "--checkpoint", tmp_path / "3.pt", "--ref-dir", tmp_path / "ref",
-                   "--out", tmp_path / name) == 0
+                   "--out", tmp_path / name, "--record", tmp_path / f"{name}.run.yaml") == 0
     p1, p2 = (json.loads((tmp_path / n).read_text()) for n in ("p1.json", "p2.json"))
+    # a scoring job's record: the job's resolved slice and seed, the checkpoint and references it read
+    rec = yaml.safe_load((tmp_path / "p1.json.run.yaml").read_text())
+    assert rec["command"] == "ebmlab.studies.stanley fid" and rec["seed"] == rec["config"]["seed"]
+    assert rec["config"]["curve"] == "langevin" and rec["config"]["fid"]["n_samples"] == 16
+    assert sorted(rec["inputs"]) == sorted([str(tmp_path / "3.pt"), str(tmp_path / "ref")])
+    assert "config" not in rec["arguments"] and rec["arguments"]["job"] == "cifar10/langevin"
     assert p1["scores"] == p2["scores"] and p1["n_samples"] == 16 and p1["iteration"] == 3
     rows = curve_rows([p1], "smoke")
     assert rows[0]["fid"] == "" and rows[0]["inception_standin_fid"] == p1["scores"]["inception_standin"]

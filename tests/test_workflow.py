@@ -1,5 +1,6 @@
 """The Snakemake layer: parse-time validation stops bad params before any job; every figure is in the report."""
 
+import functools
 import json
 import re
 import shutil
@@ -80,32 +81,45 @@ def test_nijkamp_target_covers_every_image_study():
     assert "reports/fast/nijkamp_claims.csv" in r.stdout       # the claims over every study's runs
 
 
-# Every rule's outputs as Snakemake parses them (report flags included), one profile per call.
+# Every rule's outputs as Snakemake parses them (report flags included) and what each rule runs,
+# one profile per call.
 _OUTPUTS = r"""
 import json, sys
 from pathlib import Path
 from snakemake.api import SnakemakeApi
 from snakemake.io import get_flag_value, is_flagged
 from snakemake.settings.types import ConfigSettings, ResourceSettings
-rows = []
+rows, rules = [], []
 with SnakemakeApi() as api:
     wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path("."),
                       config_settings=ConfigSettings(config={"profile": sys.argv[1]}))._workflow
     for rule in wf.rules:
+        rules.append({"rule": rule.name, "runs": not rule.norun})
         for f in rule.output:
             rep = get_flag_value(f, "report") if is_flagged(f, "report") else None
             rows.append({"rule": rule.name, "path": str(f), "file": Path(rule.snakefile).stem,
                          "report": rep and {"caption": rep.caption and rep.caption.get_path_or_uri(secret_free=True),
                                             "category": rep.category, "labels": rep.labels}})
-print("ROWS" + json.dumps(rows))
+print("ROWS" + json.dumps({"outputs": rows, "rules": rules}))
 """
 
 
-def rule_outputs(profile):
+@functools.lru_cache(maxsize=None)
+def _parsed(profile):
     r = subprocess.run([sys.executable, "-c", _OUTPUTS, profile], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.split("ROWS", 1)[1])
+
+
+def rule_outputs(profile):
+    """Every output of every rule of ``profile``'s workflow: rule, path, rule file, report flag."""
+    return _parsed(profile)["outputs"]
+
+
+def parsed_rules(profile):
+    """Every rule of ``profile``'s workflow: its name and whether it runs anything (a named target does not)."""
+    return _parsed(profile)["rules"]
 
 
 @pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
@@ -122,6 +136,65 @@ def test_every_figure_goes_into_the_report_with_an_existing_caption(profile):
         assert caption.is_file(), f"{o['rule']}: caption {caption} does not exist"
         assert caption.parent == ROOT / "workflow" / "report" / rep["category"], caption
         assert rep["labels"]["profile"] == profile and rep["labels"]["paper"], o
+
+
+@pytest.mark.parametrize("profile", ["smoke", "fast", "paper"])
+def test_every_job_declares_its_run_record_outside_the_reports(profile):
+    """Issue 18, item 7: every rule that runs something declares a ``*.run.yaml`` output (a missing
+    record reruns the job); records hold a time and a commit, so none lies under reports/."""
+    rules = parsed_rules(profile)
+    outputs = rule_outputs(profile)
+    records = {}
+    for o in outputs:
+        if o["path"].endswith(".run.yaml"):
+            records.setdefault(o["rule"], []).append(o["path"])
+    running = {r["rule"] for r in rules if r["runs"]}
+    targets = {r["rule"] for r in rules if not r["runs"]}
+    # every study's rules parsed, and the named targets (all, gmm, jem, ...) are all that runs nothing
+    assert {"all", "gmm", "stanley", "nijkamp"} <= targets and len(running) > 30
+    assert not {o["rule"] for o in outputs} & targets, "a named target with outputs"
+    assert sorted(running - set(records)) == [], "rules whose job declares no run record"
+    for rule, paths in records.items():
+        assert len(paths) == 1, (rule, paths)
+        assert paths[0].startswith(f"results/{profile}/"), (rule, paths)
+
+
+def _planned_jobs(stdout):
+    """(rule, inputs, outputs) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"^(?:local)?(?:rule|checkpoint) ", stdout, flags=re.M)[1:]:
+        files = {key: re.search(rf"^\s+{key}: (.*)$", block, re.M) for key in ("input", "output")}
+        jobs.append((block.split(":", 1)[0], *(m.group(1).split(", ") if m else [] for m in files.values())))
+    return jobs
+
+
+def test_every_run_record_is_asked_for_by_the_targets_so_a_missing_one_reruns_its_job():
+    """Snakemake reruns a job for a missing output only when a target asks for it (a deleted
+    intermediate file is ignored while what follows it is up to date): each study's named
+    target, and rule all, list the record of every job of the study they build."""
+    import yaml
+    from ebmlab.studies.table4_1.jobs import datasets
+    t41 = [f"table4_1_{ds}" for ds in datasets(yaml.safe_load((ROOT / "params/smoke.yaml").read_text())["table4_1"])]
+    # target -> the rule-name prefixes of its own jobs (nijkamp's diagnostics read the other
+    # studies' runs, whose records are those studies' targets'; CD vs NLL builds its own diagnostics)
+    owned = {"all": ("",), "gmm": ("gmm_",), "jem": ("jem_",), "cd_vs_nll": ("cd_vs_nll_", "nijkamp_"),
+             "stanley": ("stanley_",), "nijkamp": ("nijkamp_",), **{t: ("table4_1_",) for t in t41}}
+    r = dry_run("--forceall", *owned, "--config", "profile=smoke")
+    assert r.returncode == 0, r.stderr[-2000:]
+    jobs = _planned_jobs(r.stdout)
+    producer = {out: i for i, (_, _, outs) in enumerate(jobs) for out in outs}
+    for target, prefixes in owned.items():
+        asked = set(next(inputs for rule, inputs, outs in jobs if rule == target and not outs))
+        seen, todo, missing = set(), [producer[f] for f in asked if f in producer], []
+        while todo:   # every job the target builds
+            i = todo.pop()
+            if i not in seen:
+                seen.add(i)
+                rule, inputs, outs = jobs[i]
+                todo += [producer[f] for f in inputs if f in producer]
+                if rule.startswith(prefixes):
+                    missing += [o for o in outs if o.endswith(".run.yaml") and o not in asked]
+        assert len(seen) > 3 and missing == [], (target, missing[:5])
 
 
 def test_every_caption_cites_a_figure_names_the_profile_and_renders():

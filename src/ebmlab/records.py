@@ -52,10 +52,13 @@ def device_description() -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
-def make_record(*, command: str, config: Any, seed: int | None, extra: dict | None = None) -> dict:
+def make_record(*, command: str, config: Any, seed: int | None, extra: dict | None = None,
+                argv: list[str] | None = None) -> dict:
+    """The record of one run: ``argv`` is the command line (default ``sys.argv``; a command run
+    in-process passes its own)."""
     return {
         "command": command,
-        "argv": sys.argv,
+        "argv": list(sys.argv if argv is None else argv),
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
         "config": config,

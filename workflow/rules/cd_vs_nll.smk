@@ -32,7 +32,8 @@ if "cd_vs_nll" in config:
     # one digit classifier for the study; it reads no sampler or regime, so their edits keep it
     rule cd_vs_nll_classifier:
         output:
-            f"{CDN_DIR}/classifier.pt",
+            weights=f"{CDN_DIR}/classifier.pt",
+            record=f"{CDN_DIR}/classifier.run.yaml",
         params:
             cfg=job_config("cd_vs_nll", "cd_vs_nll", "classifier"),
         log:
@@ -43,12 +44,13 @@ if "cd_vs_nll" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.cd_vs_nll classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll classifier --config {params.cfg:q} --out {output.weights} > {log} 2>&1"
 
     rule cd_vs_nll_train:
         output:
             model=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/model.pt",
             history=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/history.csv",
+            record=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/train.run.yaml",
         params:
             cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "train",
                                              f"{wildcards.cdn_regime}/seed{wildcards.cdn_seed}"),
@@ -67,10 +69,11 @@ if "cd_vs_nll" in config:
     rule cd_vs_nll_evaluate:
         input:
             model=rules.cd_vs_nll_train.output.model,
-            classifier=rules.cd_vs_nll_classifier.output[0],
+            classifier=rules.cd_vs_nll_classifier.output.weights,
         output:
             metrics=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/metrics.json",
             chains=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/chains.npz",
+            record=f"{CDN_DIR}/{{cdn_regime}}/seed{{cdn_seed}}/evaluate.run.yaml",
         params:
             cfg=lambda wildcards: job_config("cd_vs_nll", "cd_vs_nll", "evaluate",
                                              f"{wildcards.cdn_regime}/seed{wildcards.cdn_seed}"),
@@ -93,6 +96,7 @@ if "cd_vs_nll" in config:
         output:
             [figure(f, "cd_vs_nll", Path(f).stem, CDN_PAPER[Path(f).stem.rsplit("_", 1)[1]], "Figs 3-5 analogues")
              for f in CDN_FIGS],
+            record=record_of("cd_vs_nll", "figures"),
         params:
             runs=CDN_FIG_DIRS,
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -102,7 +106,8 @@ if "cd_vs_nll" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.cd_vs_nll figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.cd_vs_nll figures --runs {params.runs} --out-dir {params.out} "
+            "--record {output.record} > {log} 2>&1"
 
     # the claims target builds the whole evidence: figures and the runs' Nijkamp diagnostics are
     # inputs here although the table does not read them
@@ -116,6 +121,7 @@ if "cd_vs_nll" in config:
             csv=f"{REPORTS}/mnist_cd_vs_nll.csv",
             claims=f"{REPORTS}/mnist_cd_vs_nll_claims.csv",
             metrics=f"{REPORTS}/metrics/mnist_cd_vs_nll.json",
+            record=record_of("cd_vs_nll", "table"),
         params:
             runs=CDN_RUN_DIRS,
             profile=PROFILE,
@@ -126,9 +132,17 @@ if "cd_vs_nll" in config:
             ENV
         shell:
             "python -m ebmlab.studies.cd_vs_nll table --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --claims {output.claims} --metrics {output.metrics} > {log} 2>&1"
+            "--csv {output.csv} --claims {output.claims} --metrics {output.metrics} --record {output.record} "
+            "> {log} 2>&1"
 
-    CDN_TARGETS = [*rules.cd_vs_nll_table.output, *CDN_FIGS]
+    # ... and the run record of every job they need (a missing one reruns its job), the runs'
+    # Nijkamp diagnostics (nijkamp.smk) included
+    CDN_RECORDS = ([rules.cd_vs_nll_classifier.output.record]
+                   + [f"{d}/{job}.run.yaml" for d in CDN_RUN_DIRS for job in ("train", "evaluate")]
+                   + [rules.cd_vs_nll_figures.output.record, rules.cd_vs_nll_table.output.record]
+                   + [f"{RESULTS}/nijkamp/cd_vs_nll/{run}.run.yaml" for run in [*CDN_RUNS, "summary"]])
+    CDN_TARGETS = [rules.cd_vs_nll_table.output.csv, rules.cd_vs_nll_table.output.claims,
+                   rules.cd_vs_nll_table.output.metrics, *CDN_FIGS, *CDN_RECORDS]
 
     # the study's named target (`snakemake cd_vs_nll --config profile=fast`): tables, figures, diagnostics
     rule cd_vs_nll:

@@ -80,6 +80,25 @@ def log_of(study, name):
     return f"{LOGS}/{study}/{name}.log"
 
 
+# Run records. Every rule declares its job's record (*.run.yaml) as an output. Snakemake reruns
+# a job for a missing output only when a target asks for the file (a deleted intermediate file
+# is ignored while the files after it are up to date), so each study's named target, and rule
+# all, list the records of every job they build: a missing record reruns its job. Records hold
+# a time and a commit, so they stay out of reports/ (compared byte for byte), in results/.
+
+
+def record_of(folder, name):
+    """Where the run record of a table, figure or report job goes (its results are in reports/):
+    results/<profile>/<folder>/records/<name>.run.yaml (``name`` may hold wildcards)."""
+    return f"{RESULTS}/{folder}/records/{name}.run.yaml"
+
+
+def record_beside(path):
+    """The run record of the job that wrote file ``path`` (a classifier, reference statistics, a
+    checkpoint, a scored point): beside it, <stem>.run.yaml."""
+    return str(Path(path).with_suffix(".run.yaml"))
+
+
 def as_json(data):
     """A config slice as one shell-safe JSON argument (quoted with {params.x:q})."""
     return json.dumps(data, separators=(",", ":"))

@@ -16,6 +16,9 @@ if "gmm" in config:
     # the thesis figure of each sampler's run (report labels; captions in workflow/report/gmm/)
     GMM_FIG = {"gd": "thesis Fig 4.2", "sgld": "thesis Fig 4.3", "mala": "thesis Fig 4.4", "psgld": "thesis Fig 4.5"}
     GMM_SUB = "Figs 4.1-4.5: 4-Gaussian mixture"
+    # every training, evaluation and comparison job's run record (the table's timing reads them)
+    GMM_RECORDS = ([f"{RESULTS}/gmm/{label}/{job}.run.yaml" for label in GMM_LABELS for job in ("train", "evaluate")]
+                   + [f"{RESULTS}/gmm/compare/{c}/compare.run.yaml" for c in GMM_COMPARE])
 
     wildcard_constraints:
         gmm_run="|".join(GMM_LABELS),
@@ -46,6 +49,7 @@ if "gmm" in config:
         output:
             metrics=f"{RESULTS}/gmm/{{gmm_run}}/rhat.json",
             samples=f"{RESULTS}/gmm/{{gmm_run}}/samples.npz",
+            record=f"{RESULTS}/gmm/{{gmm_run}}/evaluate.run.yaml",
         params:
             cfg=lambda wildcards: job_config("gmm", "gmm", "evaluate", wildcards.gmm_run),
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -66,7 +70,8 @@ if "gmm" in config:
             shared=lambda wildcards: ([f"{RESULTS}/gmm/{gmm_shared_run(config['gmm'])}/model.pt"]
                                       if wildcards.gmm_compare.startswith("shared/") else []),
         output:
-            f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.json",
+            compare=f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.json",
+            record=f"{RESULTS}/gmm/compare/{{gmm_compare}}/compare.run.yaml",
         params:
             cfg=lambda wildcards: job_config("gmm", "gmm", "compare", wildcards.gmm_compare),
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -87,7 +92,8 @@ if "gmm" in config:
         input:
             compare=expand(f"{RESULTS}/gmm/compare/{{c}}/compare.json", c=GMM_COMPARE),
         output:
-            f"{REPORTS}/gmm_samplers.csv",
+            csv=f"{REPORTS}/gmm_samplers.csv",
+            record=record_of("gmm", "samplers"),
         params:
             compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
             profile=PROFILE,
@@ -98,17 +104,19 @@ if "gmm" in config:
             ENV
         shell:
             "python -m ebmlab.studies.gmm samplers --compare {params.compare} --profile {params.profile} "
-            "--csv {output} > {log} 2>&1"
+            "--csv {output.csv} --record {output.record} > {log} 2>&1"
 
     rule gmm_table:
         input:
             runs=expand(f"{RESULTS}/gmm/{{gmm_run}}/rhat.json", gmm_run=GMM_LABELS),
             compare=expand(f"{RESULTS}/gmm/compare/{{c}}/compare.json", c=GMM_COMPARE),
+            records=GMM_RECORDS,
         output:
             csv=f"{REPORTS}/gmm_rhat.csv",
             claims=f"{REPORTS}/gmm_claims.csv",
             metrics=f"{REPORTS}/metrics/gmm_rhat.json",
             timing=f"{REPORTS}/gmm_timing.csv",
+            record=record_of("gmm", "table"),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input.runs],
             compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
@@ -121,7 +129,8 @@ if "gmm" in config:
         shell:
             "python -m ebmlab.studies.gmm table --runs {params.runs} --compare {params.compare} "
             "--profile {params.profile} --csv {output.csv} "
-            "--claims {output.claims} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
+            "--claims {output.claims} --metrics {output.metrics} --timing {output.timing} "
+            "--record {output.record} > {log} 2>&1"
 
     rule gmm_figures:
         input:
@@ -131,6 +140,7 @@ if "gmm" in config:
             data=figure(f"{FIGURES}/gmm/gmm_data.png", "gmm", "gmm_data", "thesis Fig 4.1", GMM_SUB),
             runs=[figure(f"{FIGURES}/gmm/gmm_{r}.png", "gmm", f"gmm_{r}", GMM_FIG.get(r, "-"), GMM_SUB)
                   for r in GMM_RUNS],
+            record=record_of("gmm", "figures"),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
             out=lambda wildcards, output: str(Path(output.data).parent),
@@ -140,15 +150,17 @@ if "gmm" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.gmm figures --runs {params.runs} --out-dir {params.out} > {log} 2>&1"
+            "python -m ebmlab.studies.gmm figures --runs {params.runs} --out-dir {params.out} "
+            "--record {output.record} > {log} 2>&1"
 
     rule gmm_rhat_figure:
         input:
             runs=rules.gmm_table.input.runs,
             compare=rules.gmm_table.input.compare,
         output:
-            figure(f"{FIGURES}/gmm/gmm_rhat_intervals.png", "gmm", "gmm_rhat_intervals",
-                   "thesis section 4.1 R-hat table", GMM_SUB),
+            png=figure(f"{FIGURES}/gmm/gmm_rhat_intervals.png", "gmm", "gmm_rhat_intervals",
+                       "thesis section 4.1 R-hat table", GMM_SUB),
+            record=record_of("gmm", "rhat_figure"),
         params:
             runs=lambda wildcards, input: [str(Path(p).parent) for p in input.runs],
             compare=lambda wildcards, input: [str(Path(p).parent) for p in input.compare],
@@ -159,22 +171,22 @@ if "gmm" in config:
             ENV
         shell:
             "python -m ebmlab.studies.gmm rhat-figure --runs {params.runs} --compare {params.compare} "
-            "--png {output} > {log} 2>&1"
+            "--png {output.png} --record {output.record} > {log} 2>&1"
 
-    ALL_TARGETS += [
+    # the table, the figures and every job's run record (a missing one reruns its job)
+    GMM_TARGETS = [
         rules.gmm_table.output.csv,
-        rules.gmm_samplers.output[0],
-        rules.gmm_rhat_figure.output[0],
+        rules.gmm_samplers.output.csv,
+        rules.gmm_rhat_figure.output.png,
         rules.gmm_figures.output.data,
         *rules.gmm_figures.output.runs,
+        *GMM_RECORDS,
+        *(r.output.record for r in (rules.gmm_table, rules.gmm_samplers, rules.gmm_rhat_figure, rules.gmm_figures)),
     ]
+    ALL_TARGETS += GMM_TARGETS
 
     # one named target for the study (`snakemake gmm --config profile=fast`): its table and figures
     rule gmm:
         input:
-            rules.gmm_table.output.csv,
-            rules.gmm_samplers.output[0],
-            rules.gmm_rhat_figure.output[0],
-            rules.gmm_figures.output.data,
-            rules.gmm_figures.output.runs,
+            GMM_TARGETS,
         localrule: True

@@ -36,7 +36,8 @@ if JEM_SETS:
     # profile), so they ask for its GPUs like the training jobs
     rule jem_classifier:
         output:
-            f"{RESULTS}/{{jem_set}}/classifier.pt",
+            weights=f"{RESULTS}/{{jem_set}}/classifier.pt",
+            record=f"{RESULTS}/{{jem_set}}/classifier.run.yaml",
         params:
             cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "classifier"),
         log:
@@ -47,13 +48,14 @@ if JEM_SETS:
         conda:
             ENV
         shell:
-            "python -m ebmlab.studies.jem classifier --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.studies.jem classifier --config {params.cfg:q} --out {output.weights} > {log} 2>&1"
 
     rule jem_reference:
         input:
             classifier=jem_classifier,
         output:
-            f"{RESULTS}/{{jem_set}}/ref/jem.json",
+            summary=f"{RESULTS}/{{jem_set}}/ref/jem.json",
+            record=f"{RESULTS}/{{jem_set}}/ref/jem.run.yaml",
         params:
             cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "reference"),
             ref=lambda wildcards, output: str(Path(output[0]).parent),
@@ -67,7 +69,7 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem reference --config {params.cfg:q} --ref-dir {params.ref} "
-            "{params.classifier} > {log} 2>&1"
+            "{params.classifier} --record {output.record} > {log} 2>&1"
 
     rule jem_train:
         input:
@@ -79,6 +81,7 @@ if JEM_SETS:
             chains=f"{RESULTS}/{{jem_set}}/{{jem_run}}/chains.json",
             samples=f"{RESULTS}/{{jem_set}}/{{jem_run}}/samples.png",
             model=f"{RESULTS}/{{jem_set}}/{{jem_run}}/model.pt",
+            record=f"{RESULTS}/{{jem_set}}/{{jem_run}}/train.run.yaml",
         params:
             cfg=lambda wildcards: job_config("jem", wildcards.jem_set, "train", wildcards.jem_run),
             out=lambda wildcards, output: str(Path(output.metrics).parent),
@@ -105,6 +108,8 @@ if JEM_SETS:
             metrics=f"{REPORTS}/metrics/{{jem_table}}.json",
             # wall times apart: a rerun rewrites the other three byte for byte (J4's evidence aside)
             timing=f"{REPORTS}/{{jem_table}}_timing.csv",
+            # under results/<p>/jem (output paths cannot follow the section from {jem_table}; jem is the one section)
+            record=record_of("jem", "{jem_table}"),
         params:
             runs=lambda wildcards: jem_run_dirs(jem_set_of_table(wildcards)),
             profile=PROFILE,
@@ -116,7 +121,7 @@ if JEM_SETS:
         shell:
             "python -m ebmlab.studies.jem table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} --timing {output.timing} "
-            "> {log} 2>&1"
+            "--record {output.record} > {log} 2>&1"
 
     rule jem_figures:
         input:
@@ -125,6 +130,7 @@ if JEM_SETS:
         output:
             [figure(f"{FIGURES}/jem/{{jem_set}}_{name}.png", "jem", name, JEM_PAPER[name], "{jem_set}")
              for name in JEM_FIGS],
+            record=record_of("{jem_set}", "figures"),
         params:
             runs=lambda wildcards: jem_run_dirs(wildcards.jem_set),
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -135,7 +141,7 @@ if JEM_SETS:
             ENV
         shell:
             "python -m ebmlab.studies.jem figures --runs {params.runs} --out-dir {params.out} "
-            "--prefix {wildcards.jem_set} > {log} 2>&1"
+            "--prefix {wildcards.jem_set} --record {output.record} > {log} 2>&1"
 
     # one named target per section (`snakemake jem --config profile=fast`): its tables and figures
     for _s in JEM_SETS:
@@ -143,10 +149,7 @@ if JEM_SETS:
             name:
                 _s
             input:
-                f"{REPORTS}/{JEM_TABLES[_s]}.csv",
-                f"{REPORTS}/{JEM_TABLES[_s]}_claims.csv",
-                jem_figures_of(_s),
+                jem_targets_of(_s),
             localrule: True
 
-        ALL_TARGETS += [f"{REPORTS}/{JEM_TABLES[_s]}.csv", f"{REPORTS}/{JEM_TABLES[_s]}_claims.csv",
-                        *jem_figures_of(_s)]
+        ALL_TARGETS += jem_targets_of(_s)

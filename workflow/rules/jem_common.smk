@@ -37,3 +37,13 @@ def jem_set_of_table(wildcards):
 
 def jem_figures_of(s):
     return [f"{FIGURES}/jem/{s}_{name}.png" for name in JEM_FIGS]
+
+
+def jem_targets_of(s):
+    """A section's table, claims and figures, and the run record of every job they need (a
+    missing record reruns its job): classifier, reference, each run's training, table, figures."""
+    records = [f"{d}/train.run.yaml" for d in jem_run_dirs(s)] + [f"{RESULTS}/{s}/ref/jem.run.yaml"]
+    if jem_needs_classifier(JEM_SETS[s]):
+        records.append(f"{RESULTS}/{s}/classifier.run.yaml")
+    return [f"{REPORTS}/{JEM_TABLES[s]}.csv", f"{REPORTS}/{JEM_TABLES[s]}_claims.csv", *jem_figures_of(s),
+            *records, record_of("jem", JEM_TABLES[s]), record_of(s, "figures")]

@@ -1,11 +1,13 @@
 # Nijkamp et al.'s learning diagnostics (practical appendix D) for every image-EBM training run
 # of the other studies (this file is included after them and reads their run lists):
 #   per run results/<profile>/<study>/<run>/ (history.csv logging d_st and r_t):
-#     <FIGURES>/nijkamp/<study>/<run>.png and <REPORTS>/metrics/nijkamp/<study>/<run>.json
+#     <FIGURES>/nijkamp/<study>/<run>.png and <REPORTS>/metrics/nijkamp/<study>/<run>.json, the job's
+#     run record results/<profile>/nijkamp/<study>/<run>.run.yaml
 #     (<run> may be nested, e.g. mnist/langevin/seed0; STANLEY's curves are read from their
 #     final checkpoint, which holds the trainer's history)
 #   per study: <REPORTS>/nijkamp_<study>.csv, nijkamp_<study>_claims.csv (N1-N2) and
-#     <FIGURES>/nijkamp/<study>/summary.png; over all studies: <REPORTS>/nijkamp_claims.csv
+#     <FIGURES>/nijkamp/<study>/summary.png (record <study>/summary.run.yaml); over all studies:
+#     <REPORTS>/nijkamp_claims.csv (record results/<profile>/nijkamp/pool.run.yaml)
 #
 #   snakemake nijkamp --cores 2 --config profile=fast    # every study's diagnostics
 # No params section: nothing to cut.
@@ -31,6 +33,8 @@ NJ_SUMMARIES = [
     for out in (f"{REPORTS}/nijkamp_{study}.csv", f"{REPORTS}/nijkamp_{study}_claims.csv",
                 f"{FIGURES}/nijkamp/{study}/summary.png")
 ]
+# the run record of every diagnose and summary job (a missing one reruns its job)
+NJ_SUMMARIES += [f"{RESULTS}/nijkamp/{study}/{run}.run.yaml" for study in NJ_RUNS for run in [*NJ_RUNS[study], "summary"]]
 
 # a STANLEY curve logs its history in its checkpoints, not in a history.csv
 ruleorder: nijkamp_diagnostics_checkpoint > nijkamp_diagnostics
@@ -43,6 +47,7 @@ rule nijkamp_diagnostics:
         figure=figure(f"{FIGURES}/nijkamp/{{nj_study}}/{{nj_run}}.png", "nijkamp", "diagnostics",
                       "Nijkamp appendix Figs 1-2 (layout)", "{nj_study}"),
         metrics=f"{REPORTS}/metrics/nijkamp/{{nj_study}}/{{nj_run}}.json",
+        record=f"{RESULTS}/nijkamp/{{nj_study}}/{{nj_run}}.run.yaml",
     wildcard_constraints:
         nj_study="[^/]+",
         nj_run="(?!summary$).+",   # <study>/summary.png is the study's summary figure
@@ -53,7 +58,8 @@ rule nijkamp_diagnostics:
         ENV
     shell:
         "python -m ebmlab.studies.nijkamp diagnose --history {input} --figure {output.figure} "
-        "--metrics {output.metrics} --title '{wildcards.nj_study}/{wildcards.nj_run}' > {log} 2>&1"
+        "--metrics {output.metrics} --title '{wildcards.nj_study}/{wildcards.nj_run}' --record {output.record} "
+        "> {log} 2>&1"
 
 
 if NJ_STANLEY:
@@ -65,6 +71,7 @@ if NJ_STANLEY:
             figure=figure(f"{FIGURES}/nijkamp/stanley/{{nj_run}}.png", "nijkamp", "diagnostics",
                           "Nijkamp appendix Figs 1-2 (layout)", "stanley"),
             metrics=f"{REPORTS}/metrics/nijkamp/stanley/{{nj_run}}.json",
+            record=f"{RESULTS}/nijkamp/stanley/{{nj_run}}.run.yaml",
         wildcard_constraints:
             nj_run="|".join(NJ_STANLEY),
         log:
@@ -74,7 +81,7 @@ if NJ_STANLEY:
             ENV
         shell:
             "python -m ebmlab.studies.nijkamp diagnose --history {input} --figure {output.figure} "
-            "--metrics {output.metrics} --title 'stanley/{wildcards.nj_run}' > {log} 2>&1"
+            "--metrics {output.metrics} --title 'stanley/{wildcards.nj_run}' --record {output.record} > {log} 2>&1"
 
 
 if NJ_RUNS:
@@ -88,6 +95,7 @@ if NJ_RUNS:
             claims=f"{REPORTS}/nijkamp_{{nj_sum}}_claims.csv",
             figure=figure(f"{FIGURES}/nijkamp/{{nj_sum}}/summary.png", "nijkamp", "summary",
                           "- (summarises Figs 1-2)", "{nj_sum}"),
+            record=f"{RESULTS}/nijkamp/{{nj_sum}}/summary.run.yaml",
         wildcard_constraints:
             nj_sum="|".join(NJ_RUNS),
         params:
@@ -102,7 +110,7 @@ if NJ_RUNS:
         shell:
             "python -m ebmlab.studies.nijkamp summary --metrics {input} --runs {params.runs} "
             "--study {wildcards.nj_sum} --profile {params.profile} --csv {output.csv} --claims {output.claims} "
-            "--figure {output.figure} {params.eps} > {log} 2>&1"
+            "--figure {output.figure} {params.eps} --record {output.record} > {log} 2>&1"
 
 
     # the claims over every study's runs
@@ -110,7 +118,8 @@ if NJ_RUNS:
         input:
             [f"{REPORTS}/nijkamp_{study}.csv" for study in NJ_RUNS],
         output:
-            f"{REPORTS}/nijkamp_claims.csv",
+            claims=f"{REPORTS}/nijkamp_claims.csv",
+            record=f"{RESULTS}/nijkamp/pool.run.yaml",
         params:
             profile=PROFILE,
         log:
@@ -120,9 +129,9 @@ if NJ_RUNS:
             ENV
         shell:
             "python -m ebmlab.studies.nijkamp pool --tables {input} --profile {params.profile} "
-            "--claims {output} > {log} 2>&1"
+            "--claims {output.claims} --record {output.record} > {log} 2>&1"
 
-    NJ_SUMMARIES += rules.nijkamp_pool.output
+    NJ_SUMMARIES += [rules.nijkamp_pool.output.claims, rules.nijkamp_pool.output.record]
 
 
 # every study's diagnostics (`snakemake nijkamp --config profile=fast`)

@@ -36,6 +36,7 @@ if "stanley" in config:
             output:
                 metrics=f"{STN_DIR}/rings/{{stn_ring}}/metrics.json",
                 model=f"{STN_DIR}/rings/{{stn_ring}}/model.pt",
+                record=f"{STN_DIR}/rings/{{stn_ring}}/rings.run.yaml",
             params:
                 cfg=lambda wildcards: job_config("stanley", "stanley", "rings", wildcards.stn_ring),
                 out=lambda wildcards, output: str(Path(output.metrics).parent),
@@ -59,6 +60,7 @@ if "stanley" in config:
                 output:
                     csv=f"{REPORTS}/stanley_rings_grid.csv",
                     best=f"{STN_DIR}/rings/best.json",
+                    record=record_of("stanley/rings", "grid"),
                 params:
                     runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
                     profile=PROFILE,
@@ -69,7 +71,7 @@ if "stanley" in config:
                     ENV
                 shell:
                     "python -m ebmlab.studies.stanley rings-grid --runs {params.runs} --profile {params.profile} "
-                    "--csv {output.csv} --best {output.best} > {log} 2>&1"
+                    "--csv {output.csv} --best {output.best} --record {output.record} > {log} 2>&1"
 
         # the best cell of each grid sampler, read from the checkpoint's output (none without a grid)
         stn_best = lambda: list(json.loads(Path(checkpoints.stanley_rings_grid.get().output.best).read_text())
@@ -93,6 +95,7 @@ if "stanley" in config:
                 claims=f"{REPORTS}/stanley_rings_claims.csv",
                 metrics=f"{REPORTS}/metrics/stanley_rings.json",
                 timing=f"{REPORTS}/stanley_rings_timing.csv",   # wall times apart from the results
+                record=record_of("stanley/rings", "figure"),
             params:
                 runs=lambda wildcards, input: [str(Path(p).parent) for p in input.shown],
                 seeded=lambda wildcards, input: [str(Path(p).parent) for p in input.seeded],
@@ -106,10 +109,19 @@ if "stanley" in config:
                 "python -m ebmlab.studies.stanley rings-figure --runs {params.runs} --seeded {params.seeded} "
                 "--profile {params.profile} --figure {output.figure} --distance-figure {output.distance} "
                 "--csv {output.csv} --seeds-csv {output.seeds} --claims {output.claims} "
-                "--metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
+                "--metrics {output.metrics} --timing {output.timing} --record {output.record} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_rings_figure.output.figure, rules.stanley_rings_figure.output.csv,
                         rules.stanley_rings_figure.output.claims]
+        # the run record of every rings job (a missing one reruns its job); the best cells' seeded
+        # runs are known once the grid checkpoint has run
+        STN_TARGETS += [f"{STN_DIR}/rings/{r}/rings.run.yaml" for r in STN_RUNS + STN_CELLS]
+        STN_TARGETS += [rules.stanley_rings_figure.output.record]
+        if STN_CELLS:
+            STN_TARGETS += [rules.stanley_rings_grid.output.record,
+                            lambda wildcards: [f"{STN_DIR}/rings/{r}/rings.run.yaml" for c in stn_best()
+                                               for r in [stn_jobs.seed_label(c, stn_first_seed),
+                                                         *stn_jobs.seeded_labels(STN, c)]]]
 
     if STN["images"] is not None:
         IMG = STN["images"]
@@ -142,7 +154,8 @@ if "stanley" in config:
 
         rule stanley_classifier:
             output:
-                f"{STN_DIR}/classifier/{{stn_ds}}.pt",
+                weights=f"{STN_DIR}/classifier/{{stn_ds}}.pt",
+                record=f"{STN_DIR}/classifier/{{stn_ds}}.run.yaml",
             params:
                 cfg=lambda wildcards: job_config("stanley", "stanley", "classifier", wildcards.stn_ds),
             log:
@@ -154,13 +167,14 @@ if "stanley" in config:
                 ENV
             shell:
                 "python -m ebmlab.studies.stanley classifier --config {params.cfg:q} --job {wildcards.stn_ds} "
-                "--out {output} > {log} 2>&1"
+                "--out {output.weights} > {log} 2>&1"
 
         rule stanley_reference:
             input:
                 classifier=lambda wildcards: STN_CLASSIFIER[wildcards.stn_ds],
             output:
-                f"{STN_DIR}/ref/{{stn_ds}}.json",
+                summary=f"{STN_DIR}/ref/{{stn_ds}}.json",
+                record=f"{STN_DIR}/ref/{{stn_ds}}.run.yaml",
             params:
                 cfg=lambda wildcards: job_config("stanley", "stanley", "reference", wildcards.stn_ds),
                 ref=lambda wildcards, output: str(Path(output[0]).parent),
@@ -174,7 +188,7 @@ if "stanley" in config:
                 ENV
             shell:
                 "python -m ebmlab.studies.stanley reference --config {params.cfg:q} --job {wildcards.stn_ds} "
-                "--ref-dir {params.ref} {params.classifier} > {log} 2>&1"
+                "--ref-dir {params.ref} {params.classifier} --record {output.record} > {log} 2>&1"
 
         rule stanley_segment:
             input:
@@ -182,7 +196,8 @@ if "stanley" in config:
                 else [f"{STN_DIR}/{wildcards.stn_ds}/{wildcards.stn_s}/ckpt/"
                       f"{int(wildcards.stn_it) - stn_jobs.eval_every(IMG, wildcards.stn_ds)}.pt"],
             output:
-                f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/ckpt/{{stn_it}}.pt",
+                ckpt=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/ckpt/{{stn_it}}.pt",
+                record=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/ckpt/{{stn_it}}.run.yaml",
             params:
                 cfg=lambda wildcards: job_config("stanley", "stanley", "segment", stn_curve(wildcards)),
                 job=stn_curve,
@@ -196,16 +211,18 @@ if "stanley" in config:
                 ENV
             shell:
                 "python -m ebmlab.studies.stanley segment --config {params.cfg:q} --job {params.job} "
-                "--until {wildcards.stn_it} {params.previous} --out {output} > {log} 2>&1"
+                "--until {wildcards.stn_it} {params.previous} --out {output.ckpt} --record {output.record} "
+                "> {log} 2>&1"
 
         rule stanley_fid:
             input:
-                checkpoint=rules.stanley_segment.output[0],
-                ref=rules.stanley_reference.output[0],
+                checkpoint=rules.stanley_segment.output.ckpt,
+                ref=rules.stanley_reference.output.summary,
                 classifier=lambda wildcards: STN_CLASSIFIER[wildcards.stn_ds],
             output:
                 point=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/fid/{{stn_it}}.json",
                 samples=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/samples/{{stn_it}}.png",
+                record=f"{STN_DIR}/{{stn_ds}}/{{stn_s}}/fid/{{stn_it}}.run.yaml",
             params:
                 cfg=lambda wildcards: job_config("stanley", "stanley", "fid", stn_curve(wildcards)),
                 job=stn_curve,
@@ -221,7 +238,7 @@ if "stanley" in config:
             shell:
                 "python -m ebmlab.studies.stanley fid --config {params.cfg:q} --job {params.job} "
                 "--checkpoint {input.checkpoint} --ref-dir {params.ref} {params.classifier} --out {output.point} "
-                "--samples {output.samples} > {log} 2>&1"
+                "--samples {output.samples} --record {output.record} > {log} 2>&1"
 
         rule stanley_curves:
             input:
@@ -232,6 +249,7 @@ if "stanley" in config:
                 timing=f"{REPORTS}/stanley_timing.csv",   # wall times apart from the results
                 figures=[figure(f"{FIGURES}/stanley/images/stanley_fid_{ds}.png", "stanley", f"stanley_fid_{ds}",
                                 STN_FID_PAPER.get(ds, "- (layout of Figs 4-5)"), "images") for ds in STN_DATASETS],
+                record=record_of("stanley", "curves"),
             params:
                 out=lambda wildcards, output: str(Path(output.figures[0]).parent),
                 profile=PROFILE,
@@ -242,9 +260,18 @@ if "stanley" in config:
                 ENV
             shell:
                 "python -m ebmlab.studies.stanley curves --points {input} --profile {params.profile} --csv {output.csv} "
-                "--metrics {output.metrics} --timing {output.timing} --out-dir {params.out} > {log} 2>&1"
+                "--metrics {output.metrics} --timing {output.timing} --out-dir {params.out} --record {output.record} > {log} 2>&1"
 
         STN_TARGETS += [rules.stanley_curves.output.csv, *rules.stanley_curves.output.figures]
+        # the run record of every images job (a missing one reruns its job): classifiers, references,
+        # each curve's segments and scored points (the grid's too), the report jobs below
+        stn_curve_records = lambda ds, curve, kinds=("ckpt", "fid"): [
+            f"{STN_DIR}/{ds}/{curve}/{kind}/{it}.run.yaml" for it in stn_jobs.points(IMG, ds, curve) for kind in kinds]
+        STN_TARGETS += [record_beside(p) for ds in STN_DATASETS for p in STN_CLASSIFIER[ds]]
+        STN_TARGETS += [f"{STN_DIR}/ref/{ds}.run.yaml" for ds in STN_DATASETS]
+        STN_TARGETS += [r for ds in STN_DATASETS for c in stn_jobs.samplers_of(IMG, ds) for r in stn_curve_records(ds, c)]
+        STN_TARGETS += [r for ds, c in STN_GRID for r in stn_curve_records(ds, c)]
+        STN_TARGETS += [rules.stanley_curves.output.record]
 
         # Figs 2 (Flowers) and 3 (CIFAR-10): every curve's final samples, as its last scoring job drew them
         STN_SAMPLES_PAPER = {"flowers102": "STANLEY Fig 2", "cifar10": "STANLEY Fig 3"}
@@ -257,6 +284,7 @@ if "stanley" in config:
             output:
                 figures=[figure(f"{FIGURES}/stanley/images/stanley_samples_{ds}.png", "stanley", "stanley_samples",
                                 STN_SAMPLES_PAPER.get(ds, "- (layout of Figs 2-3)"), "images") for ds in STN_DATASETS],
+                record=record_of("stanley", "samples"),
             params:
                 samples=" ".join(f"{k}={v}" for k, v in STN_SAMPLES.items()),
                 out=lambda wildcards, output: str(Path(output.figures[0]).parent),
@@ -268,9 +296,9 @@ if "stanley" in config:
                 ENV
             shell:
                 "python -m ebmlab.studies.stanley samples-figure --samples {params.samples} --profile {params.profile} "
-                "--out-dir {params.out} > {log} 2>&1"
+                "--out-dir {params.out} --record {output.record} > {log} 2>&1"
 
-        STN_TARGETS += rules.stanley_samples.output.figures
+        STN_TARGETS += [*rules.stanley_samples.output.figures, rules.stanley_samples.output.record]
 
         if STN_GRID:
             STN_GRID_DS = IMG["grid_dataset"]
@@ -284,6 +312,7 @@ if "stanley" in config:
                     timing=f"{REPORTS}/stanley_{STN_GRID_DS}_grid_timing.csv",
                     figure=figure(f"{FIGURES}/stanley/images/stanley_grid_{STN_GRID_DS}.png", "stanley",
                                   "stanley_grid", "- (the paper's grid search, section 5)", "images"),
+                    record=record_of("stanley", "images_grid"),
                 params:
                     out=lambda wildcards, output: str(Path(output.figure).parent),
                     profile=PROFILE,
@@ -295,9 +324,10 @@ if "stanley" in config:
                 shell:
                     "python -m ebmlab.studies.stanley grid-curves --points {input} --profile {params.profile} "
                     "--csv {output.csv} --curves-csv {output.curves} --timing {output.timing} --out-dir {params.out} "
-                    "> {log} 2>&1"
+                    "--record {output.record} > {log} 2>&1"
 
-            STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure]
+            STN_TARGETS += [rules.stanley_images_grid.output.csv, rules.stanley_images_grid.output.figure,
+                            rules.stanley_images_grid.output.record]
 
         if IMG.get("inpainting", {}) is not None:
             # the job's own slice names the data set and curves (the study's defaults included)
@@ -311,6 +341,7 @@ if "stanley" in config:
                     figure=figure(f"{FIGURES}/stanley/images/stanley_inpainting.png", "stanley",
                                   "stanley_inpainting", "STANLEY Fig 6", "images"),
                     csv=f"{REPORTS}/stanley_inpainting.csv",
+                    record=record_of("stanley", "inpainting"),
                 params:
                     cfg=job_config("stanley", "stanley", "inpaint"),
                     ckpts=" ".join(f"--checkpoint {s}={p}" for s, p in STN_IP_CKPTS.items()),
@@ -324,9 +355,11 @@ if "stanley" in config:
                     ENV
                 shell:
                     "python -m ebmlab.studies.stanley inpaint --config {params.cfg:q} {params.ckpts} "
-                    "--figure {output.figure} --csv {output.csv} --profile {params.profile} > {log} 2>&1"
+                    "--figure {output.figure} --csv {output.csv} --profile {params.profile} "
+                    "--record {output.record} > {log} 2>&1"
 
-            STN_TARGETS += [rules.stanley_inpainting.output.figure]
+            STN_TARGETS += [rules.stanley_inpainting.output.figure, rules.stanley_inpainting.output.record]
+            STN_TARGETS += [r for c in STN_IP["samplers"] for r in stn_curve_records(STN_IP["dataset"], c, ("ckpt",))]
 
     rule stanley:
         input:

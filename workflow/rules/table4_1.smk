@@ -49,7 +49,8 @@ if "table4_1" in config:
     # (cuda in the paper profile), and Inception features of a whole split are GPU work
     rule table4_1_classifier:
         output:
-            f"{T41_DIR}/classifier/{{t41_ds}}.pt",
+            weights=f"{T41_DIR}/classifier/{{t41_ds}}.pt",
+            record=f"{T41_DIR}/classifier/{{t41_ds}}.run.yaml",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "classifier", wildcards.t41_ds),
         log:
@@ -60,13 +61,14 @@ if "table4_1" in config:
         conda:
             ENV
         shell:
-            "python -m ebmlab.metrics.classifier train --config {params.cfg:q} --out {output} > {log} 2>&1"
+            "python -m ebmlab.metrics.classifier train --config {params.cfg:q} --out {output.weights} > {log} 2>&1"
 
     rule table4_1_reference:
         input:
             classifier=lambda wildcards: T41_CLASSIFIER[wildcards.t41_ds],
         output:
-            f"{T41_DIR}/ref/{{t41_ds}}.json",
+            summary=f"{T41_DIR}/ref/{{t41_ds}}.json",
+            record=f"{T41_DIR}/ref/{{t41_ds}}.run.yaml",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "reference", wildcards.t41_ds),
             ref=lambda wildcards, output: str(Path(output[0]).parent),
@@ -80,7 +82,7 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 reference --config {params.cfg:q} --job {wildcards.t41_ds} "
-            "--ref-dir {params.ref} {params.classifier} > {log} 2>&1"
+            "--ref-dir {params.ref} {params.classifier} --record {output.record} > {log} 2>&1"
 
     rule table4_1_cell:
         input:
@@ -92,6 +94,7 @@ if "table4_1" in config:
             chains=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/chains.json",
             samples=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/samples.png",
             model=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/model.pt",
+            record=f"{T41_DIR}/{{t41_ds}}/{{t41_run}}/seed{{t41_seed}}/cell.run.yaml",
         params:
             cfg=lambda wildcards: job_config("table4_1", "table4_1", "cell",
                                              f"{wildcards.t41_ds}/{wildcards.t41_run}/seed{wildcards.t41_seed}"),
@@ -121,6 +124,7 @@ if "table4_1" in config:
             metrics=f"{REPORTS}/metrics/table4_1.json",
             claims=f"{REPORTS}/table4_1_claims.csv",
             timing=f"{REPORTS}/table4_1_timing.csv",
+            record=record_of("table4_1", "table"),
         params:
             runs=T41_ALL_RUNS,
             profile=PROFILE,
@@ -132,7 +136,7 @@ if "table4_1" in config:
         shell:
             "python -m ebmlab.studies.table4_1 table --runs {params.runs} --profile {params.profile} "
             "--csv {output.csv} --metrics {output.metrics} --claims {output.claims} --timing {output.timing} "
-            "> {log} 2>&1"
+            "--record {output.record} > {log} 2>&1"
 
     # one row per cell (every seed, and the step-size sweep) of one data set; their wall times apart
     rule table4_1_column:
@@ -142,6 +146,7 @@ if "table4_1" in config:
             csv=f"{REPORTS}/table4_1_{{t41_ds}}.csv",
             metrics=f"{REPORTS}/metrics/table4_1_{{t41_ds}}.json",
             timing=f"{REPORTS}/table4_1_{{t41_ds}}_timing.csv",
+            record=record_of("table4_1", "column_{t41_ds}"),
         params:
             runs=lambda wildcards: T41_RUNS[wildcards.t41_ds] + T41_SWEEP_RUNS[wildcards.t41_ds],
             profile=PROFILE,
@@ -152,7 +157,7 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 cells --runs {params.runs} --profile {params.profile} "
-            "--csv {output.csv} --metrics {output.metrics} --timing {output.timing} > {log} 2>&1"
+            "--csv {output.csv} --metrics {output.metrics} --timing {output.timing} --record {output.record} > {log} 2>&1"
 
     rule table4_1_figures:
         input:
@@ -161,6 +166,7 @@ if "table4_1" in config:
         output:
             [figure(f"{T41_FIG_DIR}/{name}_{{t41_fig_ds}}.png", "table4_1", name, T41_PAPER[name], "{t41_fig_ds}")
              for name in T41_FIGS],
+            record=record_of("table4_1", "figures_{t41_fig_ds}"),
         params:
             runs=lambda wildcards: T41_FIG_RUNS[wildcards.t41_fig_ds],
             out=lambda wildcards, output: str(Path(output[0]).parent),
@@ -171,15 +177,16 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 figures --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
-            "--out-dir {params.out} > {log} 2>&1"
+            "--out-dir {params.out} --record {output.record} > {log} 2>&1"
 
     # beyond the thesis: final acceptance and score against h, fixed and matched noise
     rule table4_1_stepsize:
         input:
             lambda wildcards: [f"{d}/metrics.json" for d in T41_SWEEP_RUNS[wildcards.t41_fig_ds]],
         output:
-            figure(f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png", "table4_1", "table4_1_stepsize",
-                   T41_PAPER["table4_1_stepsize"], "{t41_fig_ds}"),
+            png=figure(f"{T41_FIG_DIR}/table4_1_stepsize_{{t41_fig_ds}}.png", "table4_1", "table4_1_stepsize",
+                       T41_PAPER["table4_1_stepsize"], "{t41_fig_ds}"),
+            record=record_of("table4_1", "stepsize_{t41_fig_ds}"),
         params:
             runs=lambda wildcards: T41_SWEEP_RUNS[wildcards.t41_fig_ds],
         log:
@@ -189,12 +196,23 @@ if "table4_1" in config:
             ENV
         shell:
             "python -m ebmlab.studies.table4_1 stepsize --runs {params.runs} --dataset {wildcards.t41_fig_ds} "
-            "--out {output} > {log} 2>&1"
+            "--out {output.png} --record {output.record} > {log} 2>&1"
 
     # a figure data set's figures: Figs 4.6-4.11, the sample grids and, with a sweep, the step-size figure
     T41_FIGURE_FILES = {ds: [f"{T41_FIG_DIR}/{name}_{ds}.png" for name in T41_FIGS]
                         + ([f"{T41_FIG_DIR}/table4_1_stepsize_{ds}.png"] if T41_SWEEP_RUNS[ds] else [])
                         if ds in T41_FIG_DATASETS else [] for ds in T41_DATASETS}
+
+    # the run records of the jobs the targets build (a missing one reruns its job): the table's
+    # (its cells, references and classifiers), then per data set its sweep cells', column's and figures'
+    T41_RECORDS = ([f"{d}/cell.run.yaml" for d in T41_ALL_RUNS]
+                   + [record_beside(f"{T41_DIR}/ref/{ds}.json") for ds in T41_DATASETS]
+                   + [record_beside(p) for ds in T41_DATASETS for p in T41_CLASSIFIER[ds]]
+                   + [rules.table4_1_table.output.record])
+    T41_FIGURE_RECORDS = {ds: [f"{d}/cell.run.yaml" for d in T41_SWEEP_RUNS[ds]]
+                          + ([record_of("table4_1", f"figures_{ds}")] if ds in T41_FIG_DATASETS else [])
+                          + ([record_of("table4_1", f"stepsize_{ds}")] if ds in T41_FIG_DATASETS and T41_SWEEP_RUNS[ds]
+                             else []) for ds in T41_DATASETS}
 
     # one named target per data set: the table, its column's cells and its figures, if any
     for _ds in T41_DATASETS:
@@ -205,9 +223,14 @@ if "table4_1" in config:
                 rules.table4_1_table.output.csv,
                 f"{REPORTS}/table4_1_{_ds}.csv",
                 T41_FIGURE_FILES[_ds],
+                T41_RECORDS,
+                record_of("table4_1", f"column_{_ds}"),
+                T41_FIGURE_RECORDS[_ds],
             localrule: True
 
     ALL_TARGETS += [
         rules.table4_1_table.output.csv,
         *[f for ds in T41_FIG_DATASETS for f in T41_FIGURE_FILES[ds]],
+        *T41_RECORDS,
+        *[r for ds in T41_FIG_DATASETS for r in T41_FIGURE_RECORDS[ds]],
     ]

@@ -24,6 +24,8 @@ import dataclasses
 import importlib
 import math
 import statistics
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Mapping
@@ -104,6 +106,7 @@ def load_job(args: argparse.Namespace, job: Job, study_class: str | None = None)
     own = getattr(cfg, "job_label", getattr(cfg, "label", None))
     if label is not None and own is not None and own != label:
         raise ConfigError(f"--job {label!r} does not match the configuration's label {own!r}")
+    args.loaded_job = cfg   # what the command's run record holds as its config (--record)
     return cfg
 
 
@@ -199,16 +202,55 @@ class Command:
     (a kind in the study's JOBS) the command runs one job: it gets the configuration arguments
     and ``--job``, and the function is called with the job's validated config first. ``passes``
     names the parsed arguments passed after it, in order. ``args``: extra ``(flags, argparse
-    keywords)`` pairs, e.g. :data:`RUNS`, :data:`OUT`.
+    keywords)`` pairs, e.g. :data:`RUNS`, :data:`OUT`. ``reads``: the parsed arguments that name
+    the files and folders the command reads (its run record's ``inputs``); None: those of its
+    arguments in :data:`INPUT_ARGS`.
     """
 
     func: str | Callable[[argparse.Namespace], None]
     help: str
-    job: str | None = None
+    job: str | bool | None = None
     passes: tuple[str, ...] = ()
     args: tuple = ()
+    reads: tuple[str, ...] | None = None
+
+    def inputs(self, args: argparse.Namespace) -> list[str]:
+        """The files and folders this command read, as the command line named them."""
+        names = self.reads if self.reads is not None else [n for n in vars(args) if n in INPUT_ARGS]
+        values = [getattr(args, n, None) for n in names]
+        return [str(v) for value in values for v in (value if isinstance(value, list) else [value]) if v is not None]
 
 
+#: arguments that name what a command reads, unless its Command says otherwise (``reads``)
+INPUT_ARGS = frozenset({"runs", "compare", "seeded", "points", "tables", "history", "checkpoint", "previous",
+                        "ref_dir", "classifier", "shared_model"})
+#: every subcommand takes it: the rules give each table, figure, reference and scoring job its record
+RECORD = (("--record",), dict(type=Path, help="write this command's run record here (YAML: the command, its "
+                                              "arguments and inputs, config, seed, versions, commit)"))
+
+
+def _plain(value: Any) -> Any:
+    """An argument value as YAML-safe data (paths as strings)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def write_command_record(path: str | Path, prog: str, cmd: Command, args: argparse.Namespace, argv: list[str],
+                         seconds: float) -> None:
+    """The run record of one finished subcommand (``--record``): its command and command line,
+    its arguments and the inputs it read, the job's resolved config and seed (none for a table
+    or figure), versions and commit (:func:`ebmlab.records.write_record`)."""
+    from ebmlab.config import to_dict
+    from ebmlab.records import write_record
+    job = getattr(args, "loaded_job", None)
+    configuration = {"params", "section", "config", "set"}   # the resolved job config stands for them
+    skip = {"cmd", "command", "record", "loaded_job", *(configuration if job is not None else ())}
+    module = prog.removeprefix("python -m ")
+    write_record(path, command=f"{module} {args.cmd}", config=None if job is None else to_dict(job),
+                 seed=getattr(job, "seed", None), argv=[*prog.split(), *argv],
+                 extra={"arguments": {k: _plain(v) for k, v in vars(args).items() if k not in skip},
+                        "inputs": cmd.inputs(args), "wall_seconds": round(seconds, 3)})
 
 
 OUT = (("--out",), dict(required=True, type=Path, help="the job's folder"))
@@ -245,7 +287,8 @@ def reference_command(run_module: str) -> Command:
     """The ``reference`` subcommand of an image study whose ``run_module`` has
     ``reference(job, ref_dir, classifier)``: feature statistics of one data split, cached."""
     return Command(f"{run_module}:reference", "reference feature statistics of one data set (cached)",
-                   job="reference", passes=("ref_dir", "classifier"), args=(REF_DIR, CLASSIFIER))
+                   job="reference", passes=("ref_dir", "classifier"), args=(REF_DIR, CLASSIFIER),
+                   reads=("classifier",))   # --ref-dir is what it writes
 
 
 def scored_job_command(func: str, job: str, help: str) -> Command:
@@ -265,6 +308,7 @@ def build_parser(prog: str, description: str, commands: Mapping[str, Command]) -
             s.add_argument("--job", help="the job's label (required when the study defines several)")
         for flags, kwargs in cmd.args:
             s.add_argument(*flags, **kwargs)
+        s.add_argument(*RECORD[0], **RECORD[1])
         s.set_defaults(command=cmd)
     return p
 
@@ -272,20 +316,25 @@ def build_parser(prog: str, description: str, commands: Mapping[str, Command]) -
 def main_for(prog: str, description: str, commands: Mapping[str, Command], jobs: Mapping[str, Job] | None = None,
              study: str | None = None) -> Callable[[list[str] | None], int]:
     """A study's ``main(argv)``: parse, load the named job (``jobs``, whole-study class ``study``),
-    dispatch, and turn expected failures into one line and an exit status."""
+    dispatch, write the run record ``--record`` names once the command has finished, and turn
+    expected failures into one line and an exit status."""
 
     @guarded
     def main(argv: list[str] | None = None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(prog, description, commands).parse_args(argv)
         cmd: Command = args.command
         for spec, name in ((OUT, "out"), (OUT_DIR, "out_dir")):   # a folder at a file: one line, no compute
             if spec in cmd.args:
                 require_folder(getattr(args, name), spec[0][0])
+        t0 = time.perf_counter()
         if callable(cmd.func):
             cmd.func(args)
-            return 0
-        head = [load_job(args, jobs[cmd.job], study)] if cmd.job else []
-        import_path(cmd.func)(*head, *(getattr(args, a) for a in cmd.passes))
+        else:
+            head = [load_job(args, jobs[cmd.job], study)] if cmd.job else []
+            import_path(cmd.func)(*head, *(getattr(args, a) for a in cmd.passes))
+        if args.record:
+            write_command_record(args.record, prog, cmd, args, argv, time.perf_counter() - t0)
         return 0
 
     return main

@@ -36,7 +36,7 @@ COMMANDS["summary"] = base.Command(_summary, "one study's diagnosed runs: table,
     base.PROFILE, base.CSV, base.CLAIMS,
     (("--figure",), dict(help="summary PNG to write")),
     (("--eps",), dict(type=float, help="the runs' training chain noise std (N2 is tested at eps = 0.015)")),
-))
+), reads=("metrics",))   # --runs are the runs' names
 
 
 def _pool(args):

@@ -147,7 +147,8 @@ COMMANDS = {
         base.OUT_DIR, base.TIMING)),
     "samples-figure": base.Command(_samples_figure, "Figs 2-3: each curve's final samples side by side", args=(
         (("--samples",), dict(nargs="+", required=True, metavar="DATASET/SAMPLER=PNG",
-                              help="each curve's final sample grid")), base.PROFILE, base.OUT_DIR)),
+                              help="each curve's final sample grid")), base.PROFILE, base.OUT_DIR),
+        reads=("samples",)),
     "inpaint": base.Command(_inpaint, "Fig 6: inpainting with the final checkpoints", job=True, args=(
         (("--checkpoint",), dict(action="append", default=[], metavar="LABEL=PATH", required=True)),
         (("--figure",), dict(required=True)), base.CSV, base.PROFILE)),
