@@ -80,7 +80,7 @@ if "gmm" in config:
             log_of("gmm", "compare/{gmm_compare}"),
         threads: GMM_THREADS
         resources:
-            **job_resources("gmm"),
+            **job_resources("gmm", gpu=True),   # it samples, as train and evaluate do
         conda:
             ENV
         shell:
