@@ -228,9 +228,17 @@ if "table4_1" in config:
                 T41_FIGURE_RECORDS[_ds],
             localrule: True
 
-    ALL_TARGETS += [
+    T41_TARGETS = [
         rules.table4_1_table.output.csv,
         *[f for ds in T41_FIG_DATASETS for f in T41_FIGURE_FILES[ds]],
         *T41_RECORDS,
         *[r for ds in T41_FIG_DATASETS for r in T41_FIGURE_RECORDS[ds]],
     ]
+    ALL_TARGETS += T41_TARGETS
+
+    # one named target for the study: the table, the figures of figure_datasets, every record
+    # (what the DVC stages run, since they declare the figure folder)
+    rule table4_1:
+        input:
+            T41_TARGETS,
+        localrule: True
