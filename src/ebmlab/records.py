@@ -52,6 +52,19 @@ def device_description() -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name: fp32 results agree across CPUs only up to summation order, so a
+    record says which one ran it."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def make_record(*, command: str, config: Any, seed: int | None, extra: dict | None = None,
                 argv: list[str] | None = None) -> dict:
     """The record of one run: ``argv`` is the command line (default ``sys.argv``; a command run
@@ -66,6 +79,7 @@ def make_record(*, command: str, config: Any, seed: int | None, extra: dict | No
         "git": git_commit(),
         "device": device_description(),
         "host": platform.node(),
+        "cpu": cpu_model(),
         **(extra or {}),
     }
 
